@@ -1,0 +1,60 @@
+# Carebook: `make run` for the demo, `make test` for the suite.
+# Everything runs from .venv; with no environment set it uses the embedded defaults
+# (SQLite under .data/, kombu's filesystem broker). Set DATABASE_URL and
+# CELERY_BROKER_URL to run on PostgreSQL and Redis.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+WEB_PORT ?= 8000
+GUNICORN_WORKERS ?= 4
+
+.PHONY: install migrate demo run serve worker beat test lint typecheck check bench clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+demo: migrate
+	$(MANAGE) seed_demo
+
+# Web server and a Celery worker together; Ctrl-C stops both.
+run: demo
+	@echo "Carebook on http://127.0.0.1:$(WEB_PORT)/  (API docs /api/docs/, admin /admin/)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & \
+	$(MANAGE) runserver 127.0.0.1:$(WEB_PORT)
+
+# The production processes, without containers (docker-compose.yml runs the same).
+serve: migrate
+	$(MANAGE) collectstatic --noinput >/dev/null
+	$(BIN)/gunicorn config.wsgi:application --bind 0.0.0.0:$(WEB_PORT) \
+		--workers $(GUNICORN_WORKERS) --access-logfile -
+
+worker: install
+	$(BIN)/celery -A config worker --loglevel=INFO
+
+beat: migrate
+	$(BIN)/celery -A config beat --loglevel=INFO
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+check: lint typecheck test
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache staticfiles

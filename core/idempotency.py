@@ -1,0 +1,138 @@
+"""Idempotency-Key handling for unsafe API calls.
+
+Written by hand: no maintained package supports Django 5.2. Modelled on the IETF
+draft "The Idempotency-Key HTTP Header Field": a key is unique per (user, endpoint),
+bound to a fingerprint of the request body, its first response is stored and
+replayed, a concurrent duplicate is 409 and a reused key with another body is 422.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.errors import Conflict, InvalidRequest, Unprocessable
+from core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
+
+
+def json_body_fingerprint(request: Request) -> str:
+    """SHA-256 of the canonical JSON body (key order and spacing do not matter)."""
+    canonical = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _validated_key(request: Request, *, required: bool) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None or key == "":
+        if required:
+            raise InvalidRequest(
+                f"The {HEADER} header is required for this request.",
+                code="idempotency_key_missing",
+            )
+        return None
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidRequest(
+            f"The {HEADER} header must be 1-{MAX_KEY_LENGTH} printable characters.",
+            code="idempotency_key_invalid",
+        )
+    return key
+
+
+def _scope(request: Request) -> str:
+    match = request.resolver_match
+    route = match.route if match is not None else request.path
+    return f"{request.method} {route}"[:200]
+
+
+def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | Response:
+    """Insert the key as in progress, or answer from the existing record."""
+    lookup = {"user": request.user, "scope": _scope(request), "key": key}
+    now = timezone.now()
+    IdempotencyRecord.objects.filter(**lookup, expires_at__lte=now).delete()
+    ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                **lookup, fingerprint=fingerprint, expires_at=now + ttl
+            )
+    except IntegrityError:
+        existing = IdempotencyRecord.objects.get(**lookup)
+    if existing.fingerprint != fingerprint:
+        raise Unprocessable(
+            f"This {HEADER} was already used with a different request body.",
+            code="idempotency_key_reused",
+        )
+    if existing.state == IdempotencyRecord.State.IN_PROGRESS:
+        raise Conflict(
+            f"A request with this {HEADER} is still being processed.",
+            code="idempotency_request_in_progress",
+        )
+    return Response(
+        existing.response_body,
+        status=existing.response_status,
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+def _store(record: IdempotencyRecord, response: Response) -> None:
+    if response.status_code >= 500:
+        record.delete()  # a server failure must not be replayed: the client may retry
+        return
+    record.state = IdempotencyRecord.State.COMPLETED
+    record.response_status = response.status_code
+    record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+    record.save(update_fields=["state", "response_status", "response_body"])
+
+
+def idempotent(
+    *,
+    required: bool,
+    fingerprint: Callable[[Request], str] = json_body_fingerprint,
+) -> Callable[[ViewMethod], ViewMethod]:
+    """Decorate a DRF view handler (``post``) with Idempotency-Key semantics."""
+
+    def decorator(handler: ViewMethod) -> ViewMethod:
+        @wraps(handler)
+        def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+            key = _validated_key(request, required=required)
+            if key is None:
+                return handler(view, request, *args, **kwargs)
+            claimed = _claim(request, key, fingerprint(request))
+            if isinstance(claimed, Response):
+                return claimed
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except Exception as exc:
+                try:
+                    response = view.handle_exception(exc)  # domain errors are answers too
+                except Exception:
+                    claimed.delete()  # unexpected failure: release the key for a retry
+                    raise
+            _store(claimed, response)
+            return response
+
+        return cast(ViewMethod, wrapper)
+
+    return decorator
+
+
+def idempotency_purge_expired() -> int:
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

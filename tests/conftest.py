@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests that need real services say so with a marker.
+
+``@pytest.mark.postgres`` / ``@pytest.mark.redis`` tests are skipped, with the
+reason shown, on the embedded defaults. With ``CAREBOOK_REQUIRE_SERVICES=1`` (set
+by ``.ci/run``) a missing service fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+REQUIRE_SERVICES = os.environ.get("CAREBOOK_REQUIRE_SERVICES") == "1"
+
+
+def _missing_service(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://…"
+    if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
+        return "needs Redis: set CELERY_BROKER_URL=redis://…"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _missing_service(item)
+    if reason is None:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"CAREBOOK_REQUIRE_SERVICES=1 but this test {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
