@@ -17,7 +17,9 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 from django.utils import timezone
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,18 +30,39 @@ from core.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+SCOPE_MAX_LENGTH = 200  # IdempotencyRecord.scope
 
 ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
 
 
 def json_body_fingerprint(request: Request) -> str:
-    """SHA-256 of the canonical JSON body (key order and spacing do not matter)."""
-    canonical = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the canonical body (key order and spacing of JSON do not matter).
+
+    A multipart body is fingerprinted by its fields and the bytes of its files, so the
+    same key with another file of the same name is a different request (422).
+    """
+    data = request.data
+    if isinstance(data, QueryDict):
+        canonical_data: Any = {key: data.getlist(key) for key in sorted(data)}
+    else:
+        canonical_data = data
+    digest = hashlib.sha256()
+    canonical = json.dumps(canonical_data, sort_keys=True, separators=(",", ":"), default=str)
+    digest.update(canonical.encode())
+    for name in sorted(request.FILES):
+        for upload in request.FILES.getlist(name):
+            digest.update(f"\0{name}\0{upload.name}\0".encode())
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)  # the view reads it again
+    return digest.hexdigest()
 
 
 def _validated_key(request: Request, *, required: bool) -> str | None:
     key = request.headers.get(HEADER)
+    if (required or key) and not request.user.is_authenticated:
+        # Keys are scoped per user; an anonymous caller has no scope to claim in.
+        raise NotAuthenticated()
     if key is None or key == "":
         if required:
             raise InvalidRequest(
@@ -56,24 +79,45 @@ def _validated_key(request: Request, *, required: bool) -> str | None:
 
 
 def _scope(request: Request) -> str:
-    match = request.resolver_match
-    route = match.route if match is not None else request.path
-    return f"{request.method} {route}"[:200]
+    """Method and path: the endpoint *and* the resource (``/appointments/7/cancel/``).
+
+    The route pattern alone would let a key used on one appointment replay its answer
+    for another appointment's request with the same (often empty) body.
+    """
+    scope = f"{request.method} {request.path}"
+    if len(scope) <= SCOPE_MAX_LENGTH:
+        return scope
+    return f"{request.method} sha256:{hashlib.sha256(request.path.encode()).hexdigest()}"
 
 
 def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | Response:
-    """Insert the key as in progress, or answer from the existing record."""
+    """Insert the key as in progress, or answer from the existing record.
+
+    The unique constraint on (user, scope, key) decides which of concurrent duplicates
+    runs: the insert happens in its own committed transaction before the handler.
+    """
     lookup = {"user": request.user, "scope": _scope(request), "key": key}
-    now = timezone.now()
-    IdempotencyRecord.objects.filter(**lookup, expires_at__lte=now).delete()
     ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(
-                **lookup, fingerprint=fingerprint, expires_at=now + ttl
-            )
-    except IntegrityError:
-        existing = IdempotencyRecord.objects.get(**lookup)
+    for _attempt in range(3):
+        now = timezone.now()
+        IdempotencyRecord.objects.filter(**lookup, expires_at__lte=now).delete()
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    **lookup, fingerprint=fingerprint, expires_at=now + ttl
+                )
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(**lookup).first()
+        if existing is not None:
+            return _answer_from(existing, fingerprint)
+        # The holder released the key (its request failed) between our insert and read.
+    raise Conflict(
+        f"A request with this {HEADER} is still being processed.",
+        code="idempotency_request_in_progress",
+    )
+
+
+def _answer_from(existing: IdempotencyRecord, fingerprint: str) -> Response:
     if existing.fingerprint != fingerprint:
         raise Unprocessable(
             f"This {HEADER} was already used with a different request body.",

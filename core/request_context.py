@@ -9,12 +9,14 @@ import uuid
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "carebook_request_id", default=None
 )
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+# Matched with fullmatch: "$" alone would accept a trailing newline, which then fails
+# as a response header (a 500 from a client-chosen header value).
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
 def new_request_id(incoming: str | None = None) -> str:
     """Keep a well-formed incoming id; otherwise make a fresh one."""
-    if incoming and _VALID_REQUEST_ID.match(incoming):
+    if incoming and _VALID_REQUEST_ID.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
 
