@@ -1,0 +1,135 @@
+"""Back office for accounts and hospitals. New users are created by ``user_create``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.http import HttpRequest
+
+from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, PatientProfile, Role, User
+from accounts.services import normalize_email, user_create
+
+
+class UserAddForm(BaseUserCreationForm):
+    """Email, role and password; the password runs Django's validators here and again in
+    ``user_create`` (which is what actually creates the account)."""
+
+    class Meta:
+        model = User
+        fields = ("email", "role", "first_name", "last_name", "time_zone")
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.cleaned_data["email"])
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this email address already exists.", code="email_taken"
+            )
+        return email
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class PatientProfileInline(admin.StackedInline):
+    model = PatientProfile
+    can_delete = False
+    extra = 0
+    max_num = 1
+
+
+class ClinicianProfileInline(admin.StackedInline):
+    model = ClinicianProfile
+    can_delete = False
+    extra = 0
+    max_num = 1
+    autocomplete_fields = ["hospital"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    add_form = UserAddForm
+    form = UserEditForm
+    ordering = ("email",)
+    list_display = ("email", "full_name", "role", "time_zone", "is_active", "date_joined")
+    list_filter = ("role", "is_active", "is_staff", "is_superuser")
+    search_fields = ("email", "first_name", "last_name")
+    readonly_fields = ("last_login", "date_joined")
+    date_hierarchy = "date_joined"
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "time_zone")}),
+        ("Role and access", {"fields": ("role", "is_active", "is_staff", "is_superuser")}),
+        ("Permissions", {"classes": ("collapse",), "fields": ("groups", "user_permissions")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "email",
+                    "role",
+                    "first_name",
+                    "last_name",
+                    "time_zone",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+
+    @admin.display(description="Name", ordering="last_name")
+    def full_name(self, obj: User) -> str:
+        return obj.full_name
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type[Any]]:
+        # On the add page the service creates the profile; afterwards it is edited inline.
+        if obj is None:
+            return []
+        if obj.role in CLINICIAN_ROLES:
+            return [ClinicianProfileInline]
+        if obj.role == Role.PATIENT:
+            return [PatientProfileInline]
+        return []
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.Form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        created = user_create(
+            actor=request.user,  # type: ignore[arg-type]
+            email=data["email"],
+            password=data["password1"],
+            role=data["role"],
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            time_zone=data.get("time_zone") or "UTC",
+        )
+        # The admin goes on with ``obj`` (log entry, redirect): make it the saved row.
+        obj.pk = created.pk
+        obj.password = created.password
+        obj.is_staff = created.is_staff
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+
+@admin.register(Hospital)
+class HospitalAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "city", "region", "country", "phone", "updated_at")
+    list_filter = ("country", "region")
+    search_fields = ("code", "name", "city")
+    ordering = ("name",)
+    readonly_fields = ("created_at", "updated_at")

@@ -1,0 +1,237 @@
+"""Accounts API: auth, users and the clinician/hospital directory. One class per operation.
+
+Views parse, check the role, call one service or selector and render. Errors are
+raised (DomainError or DRF exceptions) and rendered by ``core.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from accounts import selectors, services
+from accounts.filters import ClinicianFilter, HospitalFilter
+from accounts.models import Hospital, User
+from accounts.permissions import IsStaffRole
+from accounts.serializers import (
+    ClinicianOutputSerializer,
+    HospitalOutputSerializer,
+    LogoutInputSerializer,
+    MeUpdateInputSerializer,
+    RegisterInputSerializer,
+    UserCreateInputSerializer,
+    UserOutputSerializer,
+    clinician_profile_for_service,
+)
+from core.errors import DomainError, InvalidRequest
+
+# The auth endpoints share one throttle scope; its rate is settings DEFAULT_THROTTLE_RATES.
+AUTH_THROTTLE_SCOPE = "auth"
+
+
+class AccountLocked(DomainError):
+    status = 429
+    code = "account_locked"
+    message = "Too many failed logins. Try again later."
+
+
+def _signed_in_user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - guaranteed by IsAuthenticated
+    return user
+
+
+# --- auth ----------------------------------------------------------------------------
+
+
+class RegisterApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = AUTH_THROTTLE_SCOPE
+    authentication_classes: list[Any] = []  # a stale token in the header must not block sign-up
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_register",
+        request=RegisterInputSerializer,
+        responses={201: UserOutputSerializer},
+        description="Self-registration. Always creates a patient; any other role is a 400. "
+        "An email already registered (in any letter case) is a 409 `email_taken`.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RegisterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        data.pop("role", None)
+        user = services.patient_register(**data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class EmailTokenObtainSerializer(TokenObtainPairSerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        # Emails are stored lower-case: log in (and count axes failures) case-insensitively.
+        attrs[self.username_field] = services.normalize_email(attrs[self.username_field])
+        return super().validate(attrs)
+
+
+class TokenObtainApi(TokenObtainPairView):
+    """``{email, password}`` → ``{access, refresh}``; django-axes locks an account that fails
+    too often (429 ``account_locked``)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = AUTH_THROTTLE_SCOPE
+
+    serializer_class = EmailTokenObtainSerializer
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # simplejwt passes this request to authenticate(); axes flags it when locked.
+            if getattr(request, "axes_locked_out", False):
+                raise AccountLocked() from None
+            raise
+
+
+class TokenRefreshApi(TokenRefreshView):
+    """Rotating refresh: the refresh token sent is blacklisted, a reused one is a 401."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = AUTH_THROTTLE_SCOPE
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except User.DoesNotExist:
+            # simplejwt looks the user up with .get(): a deleted account's token is just invalid.
+            raise InvalidToken("The account of this token no longer exists.") from None
+
+
+class LogoutApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = AUTH_THROTTLE_SCOPE
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="auth_logout",
+        request=LogoutInputSerializer,
+        responses={
+            204: OpenApiResponse(description="The refresh token is blacklisted."),
+        },
+        description="Blacklists the caller's own refresh token. A token that is malformed, "
+        "expired, already revoked or belongs to someone else is a 400 `invalid_token`.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = LogoutInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = _signed_in_user(request)
+        invalid = InvalidRequest(
+            "This is not a valid refresh token of yours.",
+            code="invalid_token",
+            details={"fields": {"refresh": ["Not a valid refresh token of yours."]}},
+        )
+        try:
+            token = RefreshToken(serializer.validated_data["refresh"])
+        except TokenError:
+            raise invalid from None
+        if str(token.payload.get(jwt_settings.USER_ID_CLAIM)) != str(user.pk):
+            raise invalid
+        token.blacklist()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="me_retrieve", responses={200: UserOutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(_signed_in_user(request)).data)
+
+    @extend_schema(
+        operation_id="me_partial_update",
+        request=MeUpdateInputSerializer,
+        responses={200: UserOutputSerializer},
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = MeUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_self(
+            user=_signed_in_user(request), data=dict(serializer.validated_data)
+        )
+        return Response(UserOutputSerializer(user).data)
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+class UserCreateApi(APIView):
+    permission_classes = [IsStaffRole]
+
+    @extend_schema(
+        operation_id="users_create",
+        request=UserCreateInputSerializer,
+        responses={201: UserOutputSerializer},
+        description="Staff only. Any role; doctors and psychologists get the inline "
+        "`clinician_profile`. An email already registered is a 409 `email_taken`.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = UserCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["clinician_profile"] = clinician_profile_for_service(data.get("clinician_profile"))
+        user = services.user_create(actor=_signed_in_user(request), **data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="users_retrieve", responses={200: UserOutputSerializer})
+    def get(self, request: Request, user_id: int) -> Response:
+        user = selectors.user_get_for(viewer=_signed_in_user(request), user_id=user_id)
+        return Response(UserOutputSerializer(user).data)
+
+
+# --- directory -----------------------------------------------------------------------
+# The directory needs a signed-in user: registration is open, so patients lose nothing,
+# while anonymous scraping of clinicians' names and workplaces is not offered.
+
+
+class ClinicianListApi(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = ClinicianOutputSerializer
+    filterset_class = ClinicianFilter
+
+    def get_queryset(self) -> QuerySet[User]:
+        return selectors.clinicians_list()
+
+
+class HospitalListApi(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = HospitalOutputSerializer
+    filterset_class = HospitalFilter
+
+    def get_queryset(self) -> QuerySet[Hospital]:
+        return selectors.hospitals_list()
+
+
+class HospitalDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="hospitals_retrieve", responses={200: HospitalOutputSerializer})
+    def get(self, request: Request, hospital_id: int) -> Response:
+        hospital = selectors.hospital_get(hospital_id=hospital_id)
+        return Response(HospitalOutputSerializer(hospital).data)
