@@ -20,6 +20,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 install: $(BIN)/activate
 
 migrate: install
+	@mkdir -p .data/broker/queue .data/broker/processed  # kombu's filesystem broker needs them
 	$(MANAGE) migrate --noinput
 
 demo: migrate
@@ -44,8 +45,9 @@ worker: install
 beat: migrate
 	$(BIN)/celery -A config beat --loglevel=INFO
 
+# PYTEST_ARGS="-n 2" runs on two processes (pytest-xdist); "-k name" picks tests.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
