@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logging import configure_structlog, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
 DATA_DIR.mkdir(exist_ok=True)  # the embedded SQLite file and filesystem broker live here
@@ -53,22 +55,32 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "django_countries",
+    "django_structlog",
+    "django_prometheus",
     "core",
     "accounts",
     "scheduling",
+    "bulk_import",
+    "consultations",
+    "labs",
+    "audit",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.audit.ClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -208,6 +220,16 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Periodic work: the DatabaseScheduler copies these entries into django-celery-beat's
+# tables when beat starts (editable in the admin afterwards).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
+    "audit-seal": {"task": "audit.seal", "schedule": 60.0},
+}
+
+# Outbox: the sweep delivers events still undelivered this long after they were written.
+OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=25)
 
 # Scheduling policy (per-clinician overrides live on the clinician profile).
 SCHEDULING_MIN_NOTICE_MINUTES = env.int("SCHEDULING_MIN_NOTICE_MINUTES", default=60)
@@ -221,12 +243,20 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Carebook <no-reply@carebook.example>")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# Observability (docs/observability.md): one JSON object per log line, web and worker.
+LOGGING = logging_config(
+    level=env.str("LOG_LEVEL", default="INFO"),
+    log_format=env.str("LOG_FORMAT", default="json"),  # "console" for humans
+)
+configure_structlog()
+DJANGO_STRUCTLOG_CELERY_ENABLED = True  # request_id and user_id travel into tasks
+# RequestIdMiddleware has already validated X-Request-ID; log the id it kept.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# /metrics answers these client networks (REMOTE_ADDR), or the bearer token if one is set.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# /readyz gives each check this long, so a dead broker or database answers quickly.
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

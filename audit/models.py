@@ -1,0 +1,53 @@
+"""The audit trail (SPEC invariant 5): append-only rows, sealed into a hash chain.
+
+Rows are inserted *unsealed* by ``core.audit.audit_record`` inside the caller's
+transaction, so writing one takes no global lock. ``AuditSeal`` links are appended
+later, one per event, in seal order, by a single sealer at a time
+(``audit.services.audit_seal_pending``). Both tables refuse UPDATE and DELETE at the
+database level (migration 0002, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEvent(models.Model):
+    # Plain ids, not foreign keys: the trail must outlive the users and objects it names.
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_role = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=100, db_index=True, help_text='e.g. "appointment.book"')
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditSeal(models.Model):
+    """One link of the hash chain: ``hash = sha256(prev_hash + canonical JSON of event)``.
+
+    The chain runs in this table's id order (seal order), not in event id order, so
+    events committed out of id order are simply sealed later.
+    """
+
+    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"seal #{self.pk} of event #{self.event_id}"

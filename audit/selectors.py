@@ -1,0 +1,41 @@
+"""Reads of the audit trail (staff API and admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from audit.models import AuditEvent
+
+
+def audit_event_list(
+    *,
+    actor: int | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    occurred_from: datetime | None = None,
+    occurred_to: datetime | None = None,
+    **_: Any,
+) -> QuerySet[AuditEvent]:
+    """Newest first; ``action`` ending in "." matches a prefix ("appointment.")."""
+    events = AuditEvent.objects.all().order_by("-occurred_at", "-id")
+    if actor is not None:
+        events = events.filter(actor_id=actor)
+    if action:
+        events = (
+            events.filter(action__startswith=action)
+            if action.endswith(".")
+            else events.filter(action=action)
+        )
+    if object_type:
+        events = events.filter(object_type=object_type)
+    if object_id:
+        events = events.filter(object_id=object_id)
+    if occurred_from is not None:
+        events = events.filter(occurred_at__gte=occurred_from)
+    if occurred_to is not None:
+        events = events.filter(occurred_at__lt=occurred_to)
+    return events

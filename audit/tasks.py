@@ -1,0 +1,23 @@
+"""Audit sealing in the worker: after each commit that wrote audit rows, and on beat."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from audit.services import audit_seal_pending
+
+
+@shared_task(
+    name="audit.seal",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def audit_seal() -> int:
+    """Seal every unsealed audit row (in batches); returns how many were sealed."""
+    total = 0
+    while sealed := audit_seal_pending():
+        total += sealed
+    return total

@@ -1,0 +1,74 @@
+"""Job polling: ``GET jobs/{id}/`` and ``GET jobs/{id}/download/`` (owner or staff)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import FileResponse
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import NotFound
+from core.jobs import jobs_visible_to
+from core.models import Job
+
+
+class JobOutput(serializers.ModelSerializer[Job]):
+    subject = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "result",
+            "errors",
+            "subject",
+            "download_url",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_subject(self, job: Job) -> dict[str, str] | None:
+        if not job.subject_type:
+            return None
+        return {"type": job.subject_type, "id": job.subject_id}
+
+    def get_download_url(self, job: Job) -> str | None:
+        if not job.file:
+            return None
+        return f"/api/v1/jobs/{job.id}/download/"
+
+
+def visible_job(request: Request, job_id: UUID) -> Job:
+    job = jobs_visible_to(request.user).filter(id=job_id).first()
+    if job is None:
+        raise NotFound("No such job.", code="job_not_found")
+    return job
+
+
+class JobDetailApi(APIView):
+    def get(self, request: Request, job_id: UUID) -> Response:
+        return Response(JobOutput(visible_job(request, job_id)).data)
+
+
+class JobDownloadApi(APIView):
+    def get(self, request: Request, job_id: UUID) -> Any:
+        job = visible_job(request, job_id)
+        if not job.file:
+            raise NotFound("This job has no file to download (yet).", code="job_file_not_ready")
+        name = job.file.name.rsplit("/", 1)[-1]
+        try:
+            handle = job.file.open("rb")
+        except FileNotFoundError:  # recorded but gone from storage
+            raise NotFound(
+                "This job's file is no longer available.", code="job_file_gone"
+            ) from None
+        return FileResponse(handle, as_attachment=True, filename=name)

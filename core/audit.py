@@ -1,0 +1,164 @@
+"""The one function every service calls to write its audit row (SPEC invariant 5).
+
+``audit_record`` runs inside the caller's transaction: the row commits with the change
+or not at all, and a failed audit write aborts the change. Core knows no domain, so
+it writes the ``audit`` app's model through the app registry; the audit app seals rows
+into its hash chain after commit (``audit.tasks.audit_seal``) and periodically.
+
+The client IP comes from ``ClientIpMiddleware`` through a contextvar, like the request
+id in ``core.request_context``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.apps import apps
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse
+
+from core.request_context import current_request_id
+from core.serialization import json_safe
+
+logger = logging.getLogger(__name__)
+
+SEAL_TASK_NAME = "audit.seal"
+
+# Keys whose values never enter the audit trail (dropped, at any depth).
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|authori[sz]ation|credential|private[_-]?key"
+    r"|signature|otp|cookie|session",
+    re.IGNORECASE,
+)
+
+_client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "carebook_client_ip", default=None
+)
+
+ObjectRef = models.Model | tuple[str, str | int] | None
+
+
+class AuditOutsideTransaction(RuntimeError):
+    """audit_record was called outside a transaction: the row could outlive a rollback."""
+
+
+def current_client_ip() -> str | None:
+    return _client_ip.get()
+
+
+def set_client_ip(value: str | None) -> contextvars.Token[str | None]:
+    return _client_ip.set(value)
+
+
+def reset_client_ip(token: contextvars.Token[str | None]) -> None:
+    _client_ip.reset(token)
+
+
+class ClientIpMiddleware:
+    """Keep the client's address for the audit rows written during the request.
+
+    ``REMOTE_ADDR`` only: a forwarded header is client-controlled unless a trusted proxy
+    rewrites it, and the production proxy (gunicorn behind compose) sets REMOTE_ADDR.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = set_client_ip(request.META.get("REMOTE_ADDR") or None)
+        try:
+            return self.get_response(request)
+        finally:
+            reset_client_ip(token)
+
+
+def object_ref(obj: ObjectRef) -> tuple[str, str]:
+    """``("scheduling.appointment", "42")`` for a model instance or an explicit pair."""
+    if obj is None:
+        return "", ""
+    if isinstance(obj, models.Model):
+        return obj._meta.label_lower, str(obj.pk)
+    object_type, object_id = obj
+    return str(object_type), str(object_id)
+
+
+def scrub(value: Any) -> Any:
+    """JSON-safe copy of ``value`` without secret-looking keys (at any depth)."""
+    if isinstance(value, dict):
+        return {
+            str(key): scrub(item) for key, item in value.items() if not _SECRET_KEY.search(str(key))
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    # Round-trip through JSON so what is stored is exactly what the sealer will hash.
+    return json_safe(value)
+
+
+def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """The current values of ``fields`` (foreign keys as ids), for a before/after diff."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        field = instance._meta.get_field(name)
+        attname = getattr(field, "attname", name)
+        values[name] = getattr(instance, attname)
+    return values
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{field: {"before": x, "after": y}}`` for the fields that changed."""
+    changed: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            changed[name] = {"before": old, "after": new}
+    return changed
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: ObjectRef = None,
+    changes: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> models.Model:
+    """Write one audit row in the caller's transaction and return it.
+
+    ``actor`` is a user (or None for the system), ``action`` a dotted verb such as
+    ``"appointment.book"``, ``obj`` a model instance or ``(object_type, object_id)``,
+    ``changes`` usually ``diff(before, after)``. Secret-looking keys are dropped.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise AuditOutsideTransaction(
+            "audit_record must run inside the transaction of the change it records."
+        )
+    object_type, object_id = object_ref(obj)
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    audit_event = apps.get_model("audit", "AuditEvent")
+    row = audit_event.objects.create(
+        actor_id=actor.pk if is_user else None,
+        actor_role=str(getattr(actor, "role", "") or "") if is_user else "",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        changes=scrub(changes or {}),
+        metadata=scrub(metadata or {}),
+        request_id=current_request_id() or "",
+        ip_address=current_client_ip(),
+    )
+    transaction.on_commit(request_seal)
+    return row
+
+
+def request_seal() -> None:
+    """Ask a worker to seal new rows. Never raises: the periodic seal catches up."""
+    from celery import current_app
+
+    try:
+        current_app.send_task(SEAL_TASK_NAME, retry=False)
+    except Exception:  # a broker outage must not fail a committed request
+        logger.warning("audit seal not queued (broker unreachable); beat will seal later")

@@ -1,0 +1,256 @@
+"""The event outbox (SPEC invariant 6): publish in the transaction, deliver after commit.
+
+A service calls ``event_publish`` inside its transaction; the row commits with the
+change. After commit a Celery task (``core.tasks.outbox_deliver``) delivers it; if the
+broker is down the request still succeeds and the periodic sweep
+(``core.tasks.outbox_sweep``) delivers it later. Delivery is at least once.
+
+Other apps react through subscribers, registered at import time of their ``events.py``::
+
+    from core.outbox import subscriber
+
+    @subscriber("appointment.scheduled", name="notifications")
+    def send_booking_email(event: OutboxEvent) -> None: ...
+
+Each (event, subscriber) pair gets one ``OutboxDelivery`` row. By default the handler
+runs in one transaction with that row (and a lock on the event), so its database
+effects happen exactly once even when Celery redelivers. A handler that must manage
+its own transactions (it calls a ``durable=True`` service) registers with
+``atomic=False``; it then runs before its delivery row is written and must itself be
+idempotent by ``event.id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
+
+from core.models import OutboxDelivery, OutboxEvent
+from core.request_context import current_request_id, reset_request_id, set_request_id
+from core.serialization import json_safe
+
+logger = logging.getLogger(__name__)
+
+ALL_EVENTS = "*"
+SWEEP_BATCH_SIZE = 200
+
+Handler = Callable[[OutboxEvent], Any]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event_name: str
+    name: str
+    handler: Handler
+    atomic: bool = True
+
+
+_subscriptions: dict[str, dict[str, Subscription]] = defaultdict(dict)
+_discovered = False
+
+
+class OutboxDeliveryFailed(Exception):
+    """At least one subscriber failed; the task retries and the sweep tries again later."""
+
+
+def subscriber(
+    event_names: str | Iterable[str], *, name: str, atomic: bool = True
+) -> Callable[[H], H]:
+    """Register the decorated function for ``event_names`` (``"*"`` for every event).
+
+    ``name`` identifies the subscriber in delivery records: keep it stable, because
+    a renamed subscriber receives every undelivered event again.
+    """
+    names = [event_names] if isinstance(event_names, str) else list(event_names)
+
+    def register(handler: H) -> H:
+        for event_name in names:
+            existing = _subscriptions[event_name].get(name)
+            if existing is not None and existing.handler is not handler:
+                qualname = getattr(existing.handler, "__qualname__", existing.handler)
+                raise ValueError(f"Subscriber {name!r} for {event_name!r} is {qualname}")
+            _subscriptions[event_name][name] = Subscription(event_name, name, handler, atomic)
+        return handler
+
+    return register
+
+
+def unsubscribe(event_name: str, name: str) -> None:
+    """Remove a registration (tests that register throwaway subscribers clean up)."""
+    _subscriptions[event_name].pop(name, None)
+
+
+def subscriptions_for(event_name: str) -> list[Subscription]:
+    """Subscribers of ``event_name`` (including ``"*"`` ones), in a stable order."""
+    global _discovered
+    if not _discovered:
+        # Every app's events.py registers its subscribers when imported.
+        autodiscover_modules("events")
+        _discovered = True
+    found = {**_subscriptions.get(ALL_EVENTS, {}), **_subscriptions.get(event_name, {})}
+    return [found[key] for key in sorted(found)]
+
+
+# --- publishing ---------------------------------------------------------------
+
+
+def event_publish(
+    *,
+    name: str,
+    payload: dict[str, Any],
+    aggregate: tuple[str, str | int] | None = None,
+) -> OutboxEvent:
+    """Record ``name`` in the outbox inside the caller's transaction; deliver after commit."""
+    aggregate_type, aggregate_id = aggregate if aggregate is not None else ("", "")
+    event = OutboxEvent.objects.create(
+        name=name,
+        payload=json_safe(payload),
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        request_id=current_request_id() or "",
+    )
+    event_id = str(event.id)
+    transaction.on_commit(lambda: enqueue_delivery(event_id))
+    return event
+
+
+def enqueue_delivery(event_id: str) -> bool:
+    """Queue the delivery task. Never raises: a broker outage leaves it to the sweep."""
+    from core.tasks import outbox_deliver
+
+    try:
+        # retry=False: fail fast instead of holding the request while the broker is down.
+        outbox_deliver.apply_async(args=(event_id,), retry=False)
+    except Exception:
+        logger.warning(
+            "outbox event %s not queued (broker unreachable); sweep will deliver", event_id
+        )
+        return False
+    return True
+
+
+# --- delivering ---------------------------------------------------------------
+
+
+def outbox_event_deliver(*, event_id: str | UUID) -> bool:
+    """Deliver one event to each subscriber that has not had it yet.
+
+    Returns True when the event is fully delivered; raises ``OutboxDeliveryFailed``
+    (after recording the error) when a subscriber failed, so the caller can retry.
+    """
+    event = OutboxEvent.objects.filter(id=event_id).first()
+    if event is None or event.delivered_at is not None:
+        return True
+    failures: list[str] = []
+    token = set_request_id(event.request_id or None)
+    try:
+        for subscription in subscriptions_for(event.name):
+            try:
+                _deliver_to(event, subscription)
+            except Exception as exc:
+                logger.exception(
+                    "subscriber %s failed on event %s (%s)", subscription.name, event.id, event.name
+                )
+                failures.append(f"{subscription.name}: {type(exc).__name__}: {exc}")
+    finally:
+        reset_request_id(token)
+    _record_attempt(event, failures)
+    if failures:
+        raise OutboxDeliveryFailed("; ".join(failures))
+    return True
+
+
+def _deliver_to(event: OutboxEvent, subscription: Subscription) -> None:
+    if not subscription.atomic:
+        if _already_delivered(event, subscription):
+            return
+        subscription.handler(event)
+        OutboxDelivery.objects.get_or_create(event=event, subscriber=subscription.name)
+        _count_delivered()
+        return
+    with transaction.atomic():
+        # The event lock makes a concurrent redelivery wait, then see the delivery row.
+        OutboxEvent.objects.select_for_update().filter(id=event.id).first()
+        if _already_delivered(event, subscription):
+            return
+        subscription.handler(event)
+        OutboxDelivery.objects.create(event=event, subscriber=subscription.name)
+        transaction.on_commit(_count_delivered)
+
+
+def _already_delivered(event: OutboxEvent, subscription: Subscription) -> bool:
+    return OutboxDelivery.objects.filter(event=event, subscriber=subscription.name).exists()
+
+
+def _count_delivered() -> None:
+    from core.metrics import EVENTS_DELIVERED
+
+    EVENTS_DELIVERED.inc()
+
+
+def _record_attempt(event: OutboxEvent, failures: list[str]) -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {"last_attempt_at": now, "last_error": "\n".join(failures)[:4000]}
+    if not failures:
+        fields["delivered_at"] = now
+    OutboxEvent.objects.filter(id=event.id).update(attempts=event.attempts + 1, **fields)
+
+
+def outbox_sweep_pending(
+    *, older_than: timedelta | None = None, batch_size: int = SWEEP_BATCH_SIZE
+) -> int:
+    """Deliver undelivered events older than ``older_than``; returns how many got through.
+
+    Events that failed ``OUTBOX_MAX_ATTEMPTS`` times are left for staff (see the admin).
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+    cutoff = timezone.now() - older_than
+    event_ids = list(
+        OutboxEvent.objects.filter(
+            delivered_at__isnull=True,
+            created_at__lte=cutoff,
+            attempts__lt=settings.OUTBOX_MAX_ATTEMPTS,
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:batch_size]
+    )
+    delivered = 0
+    for event_id in event_ids:
+        try:
+            outbox_event_deliver(event_id=event_id)
+        except OutboxDeliveryFailed:
+            continue  # recorded on the event; the next sweep tries again
+        delivered += 1
+    return delivered
+
+
+# --- reads (metrics, admin) ---------------------------------------------------
+
+
+def pending_event_count() -> int:
+    """Undelivered events (the ``events_pending`` gauge of core.metrics)."""
+    return OutboxEvent.objects.filter(delivered_at__isnull=True).count()
+
+
+def outbox_stats() -> dict[str, int]:
+    """Counts for metrics and dashboards: pending, delivered, and given-up (dead) events."""
+    max_attempts = settings.OUTBOX_MAX_ATTEMPTS
+    undelivered = Q(delivered_at__isnull=True)
+    return {
+        "pending": OutboxEvent.objects.filter(undelivered, attempts__lt=max_attempts).count(),
+        "dead": OutboxEvent.objects.filter(undelivered, attempts__gte=max_attempts).count(),
+        "delivered": OutboxEvent.objects.filter(delivered_at__isnull=False).count(),
+    }

@@ -1,0 +1,29 @@
+"""Celery tasks of the core mechanisms: outbox delivery and its periodic sweep."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+from django.db import OperationalError
+
+from core.outbox import OutboxDeliveryFailed, outbox_event_deliver, outbox_sweep_pending
+
+
+@shared_task(
+    bind=True,
+    name="core.outbox_deliver",
+    acks_late=True,
+    autoretry_for=(OutboxDeliveryFailed, OperationalError),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def outbox_deliver(self: Task, event_id: str) -> bool:
+    """Deliver one outbox event; redelivery is harmless (one delivery row per subscriber)."""
+    return outbox_event_deliver(event_id=event_id)
+
+
+@shared_task(name="core.outbox_sweep", acks_late=True)
+def outbox_sweep() -> int:
+    """Periodic (beat): deliver events left behind while the broker or a worker was down."""
+    return outbox_sweep_pending()

@@ -1,0 +1,108 @@
+"""core.audit.audit_record: one row in the caller's transaction, never secrets."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from accounts.models import Hospital
+from audit.models import AuditEvent
+from core.audit import (
+    AuditOutsideTransaction,
+    audit_record,
+    diff,
+    reset_client_ip,
+    set_client_ip,
+    snapshot,
+)
+from core.request_context import reset_request_id, set_request_id
+from tests.factories import DoctorFactory, HospitalFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_records_actor_role_object_changes_request_id_and_ip():
+    # given a doctor renaming a hospital during a request
+    doctor = DoctorFactory()
+    hospital = HospitalFactory(name="Old name")
+    request_token = set_request_id("req-audit-0001")
+    ip_token = set_client_ip("203.0.113.9")
+    try:
+        with transaction.atomic():
+            before = snapshot(hospital, ["name", "city"])
+            hospital.name = "New name"
+            hospital.save()
+            # when the change is audited
+            row = audit_record(
+                actor=doctor,
+                action="hospital.update",
+                obj=hospital,
+                changes=diff(before, snapshot(hospital, ["name", "city"])),
+                metadata={"source": "test"},
+            )
+    finally:
+        reset_client_ip(ip_token)
+        reset_request_id(request_token)
+    # then one row names who, what, which object, what changed, and where from
+    stored = AuditEvent.objects.get()
+    assert stored.pk == row.pk
+    assert stored.actor_id == doctor.pk
+    assert stored.actor_role == "doctor"
+    assert stored.action == "hospital.update"
+    assert (stored.object_type, stored.object_id) == ("accounts.hospital", str(hospital.pk))
+    assert stored.changes == {"name": {"before": "Old name", "after": "New name"}}
+    assert stored.metadata == {"source": "test"}
+    assert stored.request_id == "req-audit-0001"
+    assert stored.ip_address == "203.0.113.9"
+    assert stored.occurred_at is not None
+
+
+def test_secret_looking_keys_are_dropped_at_any_depth():
+    patient = PatientFactory()
+    with transaction.atomic():
+        audit_record(
+            actor=patient,
+            action="user.update",
+            obj=("accounts.user", patient.pk),
+            changes={
+                "password": {"before": "x", "after": "y"},
+                "email": {"before": "a@example.test", "after": "b@example.test"},
+            },
+            metadata={"nested": {"refresh_token": "abc", "api_key": "k", "kept": 1}},
+        )
+    row = AuditEvent.objects.get()
+    assert row.changes == {"email": {"before": "a@example.test", "after": "b@example.test"}}
+    assert row.metadata == {"nested": {"kept": 1}}
+    assert (row.object_type, row.object_id) == ("accounts.user", str(patient.pk))
+
+
+def test_system_actor_has_no_id_or_role():
+    with transaction.atomic():
+        audit_record(actor=None, action="job.run")
+    row = AuditEvent.objects.get()
+    assert (row.actor_id, row.actor_role, row.object_type, row.object_id) == (None, "", "", "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_it_refuses_and_writes_nothing():
+    with pytest.raises(AuditOutsideTransaction):
+        audit_record(actor=None, action="hospital.update", obj=("accounts.hospital", 1))
+    assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_change_leaves_no_audit_row():
+    # given a change and its audit row in one transaction that then fails
+    doctor = DoctorFactory()
+
+    def change_that_fails_after_auditing() -> None:
+        with transaction.atomic():
+            hospital = Hospital.objects.create(code="RB-1", name="Rolled back")
+            audit_record(actor=doctor, action="hospital.create", obj=hospital)
+            raise RuntimeError("the service failed after auditing")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails_after_auditing()
+    # then neither the change nor its audit row exists
+    assert not Hospital.objects.filter(code="RB-1").exists()
+    assert AuditEvent.objects.count() == 0
