@@ -58,5 +58,9 @@ typecheck: install
 
 check: lint typecheck test
 
+# Benchmarks on loopback: gunicorn on PostgreSQL and Redis (BENCH_PG, BENCH_REDIS), wrk, pgbench.
+bench: install
+	$(BIN)/python -m benchmarks.run
+
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -1,0 +1,226 @@
+"""`make bench`: Carebook's figures beside their ceilings, measured in one run.
+
+Starts what it needs on loopback (gunicorn with N workers on PostgreSQL and Redis),
+loads realistic data (benchmarks/seed.py), drives it with wrk (Lua scripts in
+benchmarks/lua/), and compares every figure with the ceilings measured in the same
+run: a bare Django view (/healthz) through the same gunicorn, and pgbench against the
+same PostgreSQL. Prints a table and writes benchmarks/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+WORK = BENCH / ".work"
+PYTHON = sys.executable
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
+DB_NAME = "carebook_bench"
+PORT = int(os.environ.get("BENCH_PORT", 8811))
+WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", 4))
+THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 4))
+DURATION = int(os.environ.get("BENCH_SECONDS", 8))
+WRK_THREADS = 2
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV="production",
+        SECRET_KEY=SECRET_KEY,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=f"{PG}/{DB_NAME}",
+        CONN_MAX_AGE="60",
+        CELERY_BROKER_URL=f"{REDIS}/14",
+        CACHE_URL=f"{REDIS}/15",
+        JWT_ACCESS_MINUTES="240",
+        THROTTLE_AUTH_RATE="100000/min",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+SECRET_KEY = secrets.token_urlsafe(64)
+
+
+def sh(cmd: list[str], env: dict[str, str] | None = None, **kw: Any) -> str:
+    result = subprocess.run(
+        cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False, **kw
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    sh(["psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+
+
+def prepare_database() -> None:
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB_NAME}")
+    sh([PYTHON, "manage.py", "migrate", "--noinput"], env=app_env())
+    started = time.monotonic()
+    sh([PYTHON, "-m", "benchmarks.seed"], env=app_env())
+    print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+
+
+@contextmanager
+def gunicorn(**extra_env: str) -> Iterator[None]:
+    cmd = [
+        PYTHON, "-m", "gunicorn", "config.wsgi:application",
+        "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS),
+        "--worker-class", "gthread", "--threads", str(THREADS_PER_WORKER),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(**extra_env))
+    try:
+        wait_until_up(f"http://127.0.0.1:{PORT}/healthz")
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"gunicorn did not come up at {url}")
+
+
+def wrk(scenario: str, connections: int, *args: str, seconds: int = DURATION) -> dict[str, Any]:
+    script = WORK / f"{scenario}.lua"
+    script.write_text(
+        (BENCH / "lua" / "report.lua").read_text() + (BENCH / "lua" / scenario).read_text()
+    )
+    cmd = [
+        "wrk", "-t", str(min(WRK_THREADS, connections)), "-c", str(connections),
+        "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script),
+        f"http://127.0.0.1:{PORT}", "--", *args,
+    ]  # fmt: skip
+    out = sh(cmd)
+    match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    result: dict[str, Any] = json.loads(match.group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["5xx"] = sum(v for k, v in result["statuses"].items() if k.startswith("5"))
+    return result
+
+
+def pgbench(connections: int) -> dict[str, float]:
+    out = sh([
+        "pgbench", "-S", "-n", "-c", str(connections), "-j", "2", "-T", str(DURATION),
+        f"{PG}/carebook_pgbench",
+    ])  # fmt: skip
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
+    return {"tps": tps, "latency_avg_ms": latency}
+
+
+def prepare_pgbench() -> None:
+    psql("DROP DATABASE IF EXISTS carebook_pgbench WITH (FORCE)")
+    psql("CREATE DATABASE carebook_pgbench")
+    sh(["pgbench", "-i", "-q", "-s", "10", f"{PG}/carebook_pgbench"])
+
+
+def double_bookings() -> int:
+    out = sh([
+        "psql", f"{PG}/{DB_NAME}", "-tAc",
+        "SELECT count(*) FROM (SELECT slot_id FROM scheduling_appointment "
+        "WHERE status <> 'cancelled' GROUP BY slot_id HAVING count(*) > 1) AS d",
+    ])  # fmt: skip
+    return int(out.strip())
+
+
+def lines(name: str) -> str:
+    return str(WORK / f"{name}.txt")
+
+
+def run_app_scenarios(results: dict[str, Any]) -> None:
+    hot_slot = (WORK / "hot_slot.txt").read_text().strip()
+    with gunicorn():
+        wrk("bare.lua", 16, seconds=3)  # warm-up: imports, connections
+        for c in (4, 16):
+            results[f"bare_c{c}"] = wrk("bare.lua", c)
+            for kind in ("free_slots", "my_appointments", "agenda"):
+                results[f"read_{kind}_c{c}"] = wrk("reads.lua", c, lines("reads"), "2", kind)
+            results[f"booking_c{c}"] = wrk("booking.lua", c, lines(f"book_c{c}"), "2")
+        results["booking_losers_c16"] = wrk("booking.lua", 16, lines("book_c4"), "2", hot_slot)
+        results["booking_audit_on_c16"] = wrk("booking.lua", 16, lines("book_audit"), "2")
+    with gunicorn(CAREBOOK_BENCH_AUDIT_OFF="1"):
+        wrk("bare.lua", 16, seconds=2)
+        results["booking_audit_off_c16"] = wrk("booking.lua", 16, lines("book_noaudit"), "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-seed", action="store_true", help="reuse the last seeded database")
+    options = parser.parse_args()
+    WORK.mkdir(exist_ok=True)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "gunicorn": {"workers": WORKERS, "threads": THREADS_PER_WORKER},
+    }
+    if not options.skip_seed:
+        print("== seeding PostgreSQL", flush=True)
+        prepare_database()
+    print("== pgbench ceiling", flush=True)
+    prepare_pgbench()
+    results["pgbench_c4"] = pgbench(4)
+    results["pgbench_c16"] = pgbench(16)
+    print("== API scenarios through gunicorn", flush=True)
+    run_app_scenarios(results)
+    results["double_bookings"] = double_bookings()
+    results["import"] = import_ratio()
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2))
+    from benchmarks.report import print_report
+
+    ok = print_report(results)
+    sys.exit(0 if ok else 1)
+
+
+def import_ratio() -> dict[str, Any] | None:
+    script = BENCH / "import_throughput.py"
+    if not script.exists():
+        return None
+    out = sh([PYTHON, str(script), "--json"], env=app_env())
+    match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
+    return json.loads(match.group(1)) if match else {"raw": out[-2000:]}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "postgres": sh(["psql", f"{PG}/postgres", "-tAc", "SHOW server_version"]).strip(),
+    }
+
+
+if __name__ == "__main__":
+    main()
