@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.signals import user_logged_in
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -84,7 +85,11 @@ class EmailTokenObtainSerializer(TokenObtainPairSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         # Emails are stored lower-case: log in (and count axes failures) case-insensitively.
         attrs[self.username_field] = services.normalize_email(attrs[self.username_field])
-        return super().validate(attrs)
+        data = super().validate(attrs)
+        # Issuing tokens is a login: tell receivers (django-axes resets the failure count,
+        # AXES_RESET_ON_SUCCESS) as django.contrib.auth.login() would.
+        user_logged_in.send(sender=type(self.user), request=self.context["request"], user=self.user)
+        return data
 
 
 class TokenObtainApi(TokenObtainPairView):
