@@ -15,15 +15,28 @@ outbox when Prometheus scrapes. Under gunicorn or a prefork Celery worker, set
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterator
 
+from django.conf import settings
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
-from prometheus_client import REGISTRY, Counter, Gauge, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from core.errors import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +83,9 @@ def _pending_event_count() -> float | None:
         return None  # no outbox yet
     try:
         return float(count_pending())
-    except Exception:
+    except Exception as exc:
         # A scrape must never fail because the database is down; /readyz reports that.
-        logger.warning("events_pending could not be read", exc_info=True)
+        logger.warning("events_pending could not be read: %s", type(exc).__name__)
         return None
 
 
@@ -110,3 +123,38 @@ def registry_for_scrape() -> CollectorRegistry:
     for collector in scrape_collectors():
         registry.register(collector)
     return registry
+
+
+def _bearer_token_matches(request: HttpRequest) -> bool:
+    expected = settings.METRICS_BEARER_TOKEN
+    if not expected:
+        return False
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def _address_allowed(request: HttpRequest) -> bool:
+    # Behind a reverse proxy every client would look like the proxy (often 127.0.0.1):
+    # a proxied request is never trusted by its address, only by the token.
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(cidr, strict=False)
+        for cidr in settings.METRICS_ALLOWED_CIDRS
+    )
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """Operations data: loopback / METRICS_ALLOWED_CIDRS, or METRICS_BEARER_TOKEN."""
+    return _bearer_token_matches(request) or _address_allowed(request)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``/metrics`` in Prometheus text format, for allowed scrapers only."""
+    if not metrics_allowed(request):
+        return json_error(403, "permission_denied", "Metrics are not available to this client.")
+    return HttpResponse(generate_latest(registry_for_scrape()), content_type=CONTENT_TYPE_LATEST)

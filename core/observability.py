@@ -1,0 +1,79 @@
+"""The request id travels from a request into every Celery task it starts.
+
+django-structlog copies the structlog context (``request_id``, ``user_id``, …) into a
+task's headers when it is published and binds it again in the worker. These receivers
+make that context agree with ``core.request_context`` at both ends:
+
+- in a request, the logged ``request_id`` is the one RequestIdMiddleware kept (the same
+  one the error envelope and the ``X-Request-ID`` response header carry);
+- a task published outside django-structlog's middleware (a service called from a
+  script or test that set ``core.request_context``) still carries the id;
+- inside the task, ``current_request_id()`` returns it, so audit rows and error
+  envelopes written by the worker name the request that caused them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import structlog
+from celery import Task
+from celery.signals import task_postrun, task_prerun
+from django.http import HttpRequest
+from django_structlog import signals as request_signals
+from django_structlog.celery import signals as task_signals
+
+from core.request_context import current_request_id, reset_request_id, set_request_id
+
+STRUCTLOG_HEADER = "__django_structlog__"  # where django-structlog puts the context
+
+_task_tokens: dict[str, contextvars.Token[str | None]] = {}
+
+
+def bind_request_id(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
+    """Log the id RequestIdMiddleware kept, never a raw or fresh one of structlog's own."""
+    request_id = getattr(request, "request_id", None) or current_request_id()
+    if request_id:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def add_request_id_to_task(sender: Any, context: dict[str, Any], **kwargs: Any) -> None:
+    if "request_id" not in context and (request_id := current_request_id()):
+        context["request_id"] = request_id
+
+
+def bind_task_name(sender: Any, task: Task, **kwargs: Any) -> None:
+    structlog.contextvars.bind_contextvars(task=task.name)
+
+
+def enter_task_request_id(task_id: str, task: Task, **kwargs: Any) -> None:
+    context = getattr(task.request, STRUCTLOG_HEADER, None) or {}
+    # An eager task (run in-line) has no headers: it keeps its caller's id.
+    request_id = context.get("request_id") or current_request_id()
+    _task_tokens[task_id] = set_request_id(request_id)
+
+
+def leave_task_request_id(task_id: str, **kwargs: Any) -> None:
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        try:
+            reset_request_id(token)
+        except ValueError:
+            # Token from another context (an eager task run in-line): clear instead.
+            set_request_id(None)
+
+
+def connect_signals() -> None:
+    """Connect once per process (web and worker); safe to call again."""
+    request_signals.bind_extra_request_metadata.connect(
+        bind_request_id, dispatch_uid="carebook.bind_request_id"
+    )
+    task_signals.modify_context_before_task_publish.connect(
+        add_request_id_to_task, dispatch_uid="carebook.add_request_id_to_task"
+    )
+    task_signals.bind_extra_task_metadata.connect(
+        bind_task_name, dispatch_uid="carebook.bind_task_name"
+    )
+    task_prerun.connect(enter_task_request_id, weak=False)
+    task_postrun.connect(leave_task_request_id, weak=False)
