@@ -164,7 +164,8 @@ def test_patient_cannot_cancel_after_cutoff_but_clinician_can(doctor, patient, s
 
 
 def test_cancel_other_patients_appointment_is_not_found(doctor, slot_at):
-    appointment = services.appointment_book(patient=PatientFactory(), slot_id=slot_at(doctor, 48).pk)
+    slot = slot_at(doctor, 48)
+    appointment = services.appointment_book(patient=PatientFactory(), slot_id=slot.pk)
 
     with pytest.raises(DomainError) as excinfo:
         services.appointment_cancel(actor=PatientFactory(), appointment_id=appointment.pk)

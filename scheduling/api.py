@@ -1,0 +1,304 @@
+"""Scheduling API: availability and appointments. Thin views: parse, check the role,
+call one service or selector, render. Errors are raised and rendered by ``core.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import CLINICIAN_ROLES, Role, User
+from accounts.permissions import require_role
+from core.idempotency import idempotent
+from scheduling import selectors, services
+from scheduling.filters import AppointmentFilter, SlotFilter
+from scheduling.models import Appointment, Slot
+from scheduling.serializers import (
+    AppointmentBookInput,
+    AppointmentCancelInput,
+    AppointmentOutput,
+    AppointmentRescheduleInput,
+    AppointmentUpdateInput,
+    AvailabilityCreateInput,
+    AvailabilityCreateOutput,
+    RuleCreateInput,
+    RuleCreateOutput,
+    SlotOutput,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="Malformed or invalid input (error envelope)."),
+    403: OpenApiResponse(description="Your role may not do this (`role_not_allowed`)."),
+    404: OpenApiResponse(description="Not found, or not yours to see."),
+    409: OpenApiResponse(description="Conflicts with the current state; see `error.code`."),
+}
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per booking attempt; a retry with the same key and body is replayed.",
+)
+OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Optional: makes a retried request safe.",
+)
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - guaranteed by IsAuthenticated
+    return user
+
+
+def _valid(serializer_class: type[Any], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _appointment_response(appointment: Appointment, *, user: User, code: int = 200) -> Response:
+    # Re-read through the access helper so the body has every relation, without N+1.
+    fresh = selectors.appointment_get_for(user=user, appointment_id=appointment.pk)
+    return Response(AppointmentOutput(fresh).data, status=code)
+
+
+# --- availability ----------------------------------------------------------------------
+
+
+class AvailabilityApi(generics.ListAPIView[Slot]):
+    """``GET`` lists slots (open ones, and all of your own); ``POST`` publishes new ones."""
+
+    serializer_class = SlotOutput
+    filterset_class = SlotFilter
+
+    def get_queryset(self) -> QuerySet[Slot]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Slot.objects.none()
+        return selectors.slots_list(user=_user(self.request))
+
+    @extend_schema(
+        operation_id="availability_list",
+        description="Patients see open slots; clinicians also all of their own; staff all.",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="availability_create",
+        request=AvailabilityCreateInput,
+        responses={201: AvailabilityCreateOutput, **ERRORS},
+        description="Clinicians publish `[start, end)` as one slot, or split into "
+        "`slot_minutes` pieces. Any overlap with your live slots is a 409 `slot_overlap`.",
+    )
+    def post(self, request: Request) -> Response:
+        require_role(request.user, *CLINICIAN_ROLES)
+        data = _valid(AvailabilityCreateInput, request)
+        slots = services.slot_create(clinician=_user(request), **data)
+        return Response(
+            AvailabilityCreateOutput({"slots": slots}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class AvailabilityRuleCreateApi(APIView):
+    @extend_schema(
+        operation_id="availability_rule_create",
+        request=RuleCreateInput,
+        responses={201: RuleCreateOutput, **ERRORS},
+        description="A weekly rule in local wall-clock time, expanded into slots up to the "
+        "rule horizon. Clashes with existing slots are reported in `conflicts`, not fatal.",
+    )
+    def post(self, request: Request) -> Response:
+        require_role(request.user, *CLINICIAN_ROLES)
+        data = _valid(RuleCreateInput, request)
+        rule, expansion = services.rule_create(clinician=_user(request), **data)
+        body = {
+            "rule": rule,
+            "created": expansion.created,
+            "already_present": expansion.already_present,
+            "conflicts": expansion.conflicts,
+            "skipped_nonexistent": expansion.skipped_nonexistent,
+        }
+        return Response(RuleCreateOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class SlotWithdrawApi(APIView):
+    @extend_schema(
+        operation_id="availability_withdraw",
+        responses={204: None, **ERRORS},
+        description="Withdraw one of your slots. A booked slot is a 409 `slot_booked`.",
+    )
+    def delete(self, request: Request, slot_id: int) -> Response:
+        require_role(request.user, *CLINICIAN_ROLES, Role.STAFF)
+        services.slot_withdraw(actor=_user(request), slot_id=slot_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- appointments ----------------------------------------------------------------------
+
+
+class AppointmentsApi(generics.ListAPIView[Appointment]):
+    """``GET`` lists the appointments you may see; ``POST`` books one (patients)."""
+
+    serializer_class = AppointmentOutput
+    filterset_class = AppointmentFilter
+
+    def get_queryset(self) -> QuerySet[Appointment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
+        return selectors.appointments_list(user=_user(self.request))
+
+    @extend_schema(operation_id="appointments_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="appointments_book",
+        parameters=[IDEMPOTENCY_KEY],
+        request=AppointmentBookInput,
+        responses={
+            201: AppointmentOutput,
+            **ERRORS,
+            422: OpenApiResponse(description="The Idempotency-Key was used with another body."),
+        },
+        description="Book an open slot. Taken → 409 `slot_unavailable`; a clash with "
+        "your other appointments → 409 `patient_overlap`.",
+    )
+    @idempotent(required=True)
+    def post(self, request: Request) -> Response:
+        require_role(request.user, Role.PATIENT)
+        data = _valid(AppointmentBookInput, request)
+        user = _user(request)
+        appointment = services.appointment_book(
+            patient=user, slot_id=data["slot"], reason=data["reason"]
+        )
+        return _appointment_response(appointment, user=user, code=status.HTTP_201_CREATED)
+
+
+class AppointmentDetailApi(APIView):
+    @extend_schema(
+        operation_id="appointments_retrieve",
+        responses={200: AppointmentOutput, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, appointment_id: int) -> Response:
+        appointment = selectors.appointment_get_for(
+            user=_user(request), appointment_id=appointment_id
+        )
+        return Response(AppointmentOutput(appointment).data)
+
+    @extend_schema(
+        operation_id="appointments_update",
+        request=AppointmentUpdateInput,
+        responses={200: AppointmentOutput, **ERRORS},
+        description="Patients may change `reason`; clinicians `notes`; staff both.",
+    )
+    def patch(self, request: Request, appointment_id: int) -> Response:
+        data = _valid(AppointmentUpdateInput, request)
+        user = _user(request)
+        appointment = services.appointment_update(actor=user, appointment_id=appointment_id, **data)
+        return _appointment_response(appointment, user=user)
+
+    @extend_schema(
+        operation_id="appointments_destroy",
+        responses={200: AppointmentOutput, **ERRORS},
+        description="The same as `POST …/cancel/` without a reason.",
+    )
+    def delete(self, request: Request, appointment_id: int) -> Response:
+        user = _user(request)
+        appointment = services.appointment_cancel(actor=user, appointment_id=appointment_id)
+        return _appointment_response(appointment, user=user)
+
+
+class AppointmentCancelApi(APIView):
+    @extend_schema(
+        operation_id="appointments_cancel",
+        parameters=[OPTIONAL_IDEMPOTENCY_KEY],
+        request=AppointmentCancelInput,
+        responses={200: AppointmentOutput, **ERRORS},
+        description="Patients up to the cut-off before the start (409 "
+        "`change_cutoff_passed`), clinicians and staff any time. The slot reopens.",
+    )
+    @idempotent(required=False)
+    def post(self, request: Request, appointment_id: int) -> Response:
+        data = _valid(AppointmentCancelInput, request)
+        user = _user(request)
+        appointment = services.appointment_cancel(
+            actor=user, appointment_id=appointment_id, reason=data["reason"]
+        )
+        return _appointment_response(appointment, user=user)
+
+
+class AppointmentRescheduleApi(APIView):
+    @extend_schema(
+        operation_id="appointments_reschedule",
+        parameters=[OPTIONAL_IDEMPOTENCY_KEY],
+        request=AppointmentRescheduleInput,
+        responses={200: AppointmentOutput, **ERRORS},
+        description="Move to another open slot of the same clinician in one transaction, "
+        "with the booking checks; the old slot reopens and is kept as `previous_slot`.",
+    )
+    @idempotent(required=False)
+    def post(self, request: Request, appointment_id: int) -> Response:
+        data = _valid(AppointmentRescheduleInput, request)
+        user = _user(request)
+        appointment = services.appointment_reschedule(
+            actor=user, appointment_id=appointment_id, new_slot_id=data["slot"]
+        )
+        return _appointment_response(appointment, user=user)
+
+
+class AppointmentConfirmApi(APIView):
+    @extend_schema(
+        operation_id="appointments_confirm",
+        request=None,
+        responses={200: AppointmentOutput, **ERRORS},
+        description="The clinician (or staff) confirms a scheduled appointment.",
+    )
+    def post(self, request: Request, appointment_id: int) -> Response:
+        require_role(request.user, *CLINICIAN_ROLES, Role.STAFF)
+        user = _user(request)
+        appointment = services.appointment_confirm(actor=user, appointment_id=appointment_id)
+        return _appointment_response(appointment, user=user)
+
+
+class PatientAppointmentsApi(generics.ListAPIView[Appointment]):
+    serializer_class = AppointmentOutput
+    filterset_class = AppointmentFilter
+
+    def get_queryset(self) -> QuerySet[Appointment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
+        return selectors.patient_appointments_list(
+            user=_user(self.request), patient_id=self.kwargs["patient_id"]
+        )
+
+    @extend_schema(operation_id="patient_appointments_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ClinicianAppointmentsApi(generics.ListAPIView[Appointment]):
+    serializer_class = AppointmentOutput
+    filterset_class = AppointmentFilter
+
+    def get_queryset(self) -> QuerySet[Appointment]:
+        if getattr(self, "swagger_fake_view", False):
+            return Appointment.objects.none()
+        return selectors.clinician_appointments_list(
+            user=_user(self.request), clinician_id=self.kwargs["clinician_id"]
+        )
+
+    @extend_schema(operation_id="clinician_appointments_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,189 @@
+"""Input and output shapes of the scheduling API. No business rules here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import Hospital, User
+from scheduling.filters import MAX_ID
+from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a UTC offset; a naive time is refused rather than guessed."""
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "offset_required": "Include a UTC offset, e.g. 2026-03-30T09:00:00+01:00.",
+    }
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if timezone.is_naive(value):
+            self.fail("offset_required")
+        return super().enforce_timezone(value)
+
+
+def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class _StrictInput(serializers.Serializer):
+    """Refuse keys the endpoint does not know, so a typo is a 400 instead of a no-op."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(dict.fromkeys(unknown, "Unknown field."))
+        return attrs
+
+
+# --- availability ----------------------------------------------------------------------
+
+
+class AvailabilityCreateInput(_StrictInput):
+    start = AwareDateTimeField()
+    end = AwareDateTimeField()
+    slot_minutes = serializers.IntegerField(
+        required=False, allow_null=True, min_value=5, max_value=480
+    )
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.IN_PERSON)
+    hospital = serializers.PrimaryKeyRelatedField(
+        queryset=Hospital.objects.all(), required=False, allow_null=True
+    )
+
+
+class RuleCreateInput(_StrictInput):
+    weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday.")
+    start_time = serializers.TimeField(help_text="Local wall-clock time.")
+    end_time = serializers.TimeField()
+    time_zone = serializers.CharField(
+        required=False, max_length=64, help_text="IANA name; defaults to the clinician's."
+    )
+    slot_minutes = serializers.IntegerField(default=30, min_value=5, max_value=480)
+    buffer_minutes = serializers.IntegerField(default=0, min_value=0, max_value=240)
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    mode = serializers.ChoiceField(choices=Mode.choices, default=Mode.IN_PERSON)
+    hospital = serializers.PrimaryKeyRelatedField(
+        queryset=Hospital.objects.all(), required=False, allow_null=True
+    )
+
+
+class SlotOutput(serializers.ModelSerializer[Slot]):
+    class Meta:
+        model = Slot
+        fields = ["id", "clinician", "start", "end", "mode", "hospital", "status", "rule"]
+        read_only_fields = fields
+
+
+class AvailabilityCreateOutput(serializers.Serializer):
+    slots = SlotOutput(many=True)
+
+
+class RuleOutput(serializers.ModelSerializer[AvailabilityRule]):
+    class Meta:
+        model = AvailabilityRule
+        fields = [
+            "id",
+            "clinician",
+            "weekday",
+            "start_time",
+            "end_time",
+            "time_zone",
+            "slot_minutes",
+            "buffer_minutes",
+            "valid_from",
+            "valid_until",
+            "mode",
+            "hospital",
+            "is_active",
+        ]
+        read_only_fields = fields
+
+
+class RuleConflictOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    conflicting_slot = serializers.IntegerField(allow_null=True)
+
+
+class RuleCreateOutput(serializers.Serializer):
+    rule = RuleOutput()
+    created = SlotOutput(many=True)
+    already_present = serializers.IntegerField()
+    conflicts = RuleConflictOutput(many=True)
+    skipped_nonexistent = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Local times that do not exist on that day (clocks spring forward).",
+    )
+
+
+# --- appointments ----------------------------------------------------------------------
+
+
+class AppointmentBookInput(_StrictInput):
+    slot = _id_field()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class AppointmentCancelInput(_StrictInput):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class AppointmentRescheduleInput(_StrictInput):
+    slot = _id_field()
+
+
+class AppointmentUpdateInput(_StrictInput):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if not attrs:
+            raise serializers.ValidationError("Send reason and/or notes.")
+        return attrs
+
+
+class PersonOutput(serializers.ModelSerializer[User]):
+    name = serializers.CharField(source="full_name")
+
+    class Meta:
+        model = User
+        fields = ["id", "name", "role"]
+        read_only_fields = fields
+
+
+class AppointmentOutput(serializers.ModelSerializer[Appointment]):
+    patient = PersonOutput()
+    clinician = PersonOutput()
+    mode = serializers.CharField(source="slot.mode")
+    hospital = serializers.IntegerField(source="slot.hospital_id", allow_null=True)
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "slot",
+            "previous_slot",
+            "patient",
+            "clinician",
+            "start",
+            "end",
+            "mode",
+            "hospital",
+            "status",
+            "reason",
+            "notes",
+            "confirmed_at",
+            "cancelled_at",
+            "cancelled_by",
+            "cancellation_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
