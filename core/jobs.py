@@ -8,6 +8,7 @@ its own short transaction so a client sees progress while the work runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -183,3 +184,30 @@ def jobs_for_subject(*, subject: ObjectRef) -> QuerySet[Job]:
     return Job.objects.filter(subject_type=subject_type, subject_id=subject_id).order_by(
         "created_at"
     )
+
+
+def job_run(
+    *,
+    kind: str,
+    work: Callable[[Job], dict[str, Any]],
+    requested_by: Any = None,
+    subject: ObjectRef = None,
+    idempotency_key: str = "",
+) -> Job:
+    """Record ``work`` as a job and run it now (worker side): queued → running → done.
+
+    With an idempotency key a finished job is returned as is, so a redelivered task or
+    event does the work once. A failure is recorded on the job and re-raised.
+    """
+    job, _ = job_get_or_create(
+        kind=kind, requested_by=requested_by, subject=subject, idempotency_key=idempotency_key
+    )
+    if job.status in Job.FINISHED_STATUSES:
+        return job
+    job_start(job_id=job.id)
+    try:
+        result = work(job)
+    except Exception as exc:
+        job_fail(job_id=job.id, errors=[{"code": type(exc).__name__, "message": str(exc)}])
+        raise
+    return job_succeed(job_id=job.id, result=result)

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Role, User
+from core.audit import audit_record
 from core.errors import DomainError
 from scheduling.errors import (
     AppointmentNotActive,
@@ -39,6 +40,15 @@ from scheduling.errors import (
     SlotNotFound,
     SlotOverlap,
     SlotUnavailable,
+)
+from scheduling.events import (
+    APPOINTMENT_CANCELLED,
+    APPOINTMENT_RESCHEDULED,
+    APPOINTMENT_SCHEDULED,
+    APPOINTMENT_UPDATED,
+    appointment_recorded,
+    appointment_state,
+    slots_recorded,
 )
 from scheduling.lock_objects import appointment_lock, person_lock, slots_lock
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
@@ -278,9 +288,11 @@ def slot_create(
     if clashes:
         raise SlotOverlap(details={"conflicting_slots": clashes})
     hospital = hospital or _default_hospital(clinician, mode)
-    return _insert_slots(
+    slots = _insert_slots(
         [Slot(clinician=clinician, start=s, end=e, mode=mode, hospital=hospital) for s, e in pieces]
     )
+    slots_recorded(actor=clinician, action="slot.create", slots=slots)
+    return slots
 
 
 @transaction.atomic
@@ -293,8 +305,10 @@ def slot_withdraw(*, actor: User, slot_id: int) -> Slot:
     if slot.status == Slot.Status.BOOKED:
         raise SlotBooked(details={"slot": slot.pk})
     if slot.status != Slot.Status.WITHDRAWN:
+        changes = {"status": {"before": slot.status, "after": Slot.Status.WITHDRAWN}}
         slot.status = Slot.Status.WITHDRAWN
         slot.save(update_fields=["status"])
+        slots_recorded(actor=actor, action="slot.withdraw", slots=[slot], changes=changes)
     return slot
 
 
@@ -421,6 +435,10 @@ def rule_expand(*, rule_id: int) -> RuleExpansion:
                     )
                 )
     result.created = _insert_slots(new_slots)
+    # Expansion runs for the rule's clinician (at creation) or on beat (no actor).
+    slots_recorded(
+        actor=None, action="slot.create", slots=result.created, metadata={"rule_id": rule.pk}
+    )
     return result
 
 
@@ -478,6 +496,7 @@ def rule_create(
         mode=mode,
         hospital=hospital or _default_hospital(clinician, mode),
     )
+    audit_record(actor=clinician, action="availability_rule.create", obj=rule)
     return rule, rule_expand(rule_id=rule.pk)
 
 
@@ -501,7 +520,7 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
     _check_patient_free(patient.pk, slot)
     slot.status = Slot.Status.BOOKED
     slot.save(update_fields=["status"])
-    return _create_appointment(
+    appointment = _create_appointment(
         slot=slot,
         patient=patient,
         clinician_id=slot.clinician_id,
@@ -509,12 +528,21 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
         end=slot.end,
         reason=reason,
     )
+    appointment_recorded(
+        actor=patient,
+        appointment=appointment,
+        action="appointment.book",
+        before=None,
+        event=APPOINTMENT_SCHEDULED,
+    )
+    return appointment
 
 
 @transaction.atomic
 def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") -> Appointment:
     """Cancel and give the slot back to the calendar so someone else can book it."""
     appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
     now = timezone.now()
     _move(appointment, Status.CANCELLED)
     _check_patient_cutoff(actor, appointment, now=now)
@@ -534,6 +562,13 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
             "updated_at",
         ]
     )
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.cancel",
+        before=before,
+        event=APPOINTMENT_CANCELLED,
+    )
     return appointment
 
 
@@ -541,19 +576,35 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
 def appointment_confirm(*, actor: User, appointment_id: int) -> Appointment:
     _require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
     appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
     _move(appointment, Status.CONFIRMED)
     appointment.confirmed_at = timezone.now()
     appointment.save(update_fields=["status", "confirmed_at", "updated_at"])
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.confirm",
+        before=before,
+        event=APPOINTMENT_UPDATED,
+    )
     return appointment
 
 
 def _finish(actor: User, appointment_id: int, to: str) -> Appointment:
     _require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
     appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
     _move(appointment, to)
     if appointment.start > timezone.now():
         raise AppointmentNotStarted(details={"start": _iso(appointment.start)})
     appointment.save(update_fields=["status", "updated_at"])
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action=f"appointment.{to}",
+        before=before,
+        event=APPOINTMENT_UPDATED,
+    )
     return appointment
 
 
@@ -576,6 +627,7 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
     kept as ``previous_slot``.
     """
     appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
     now = timezone.now()
     _move(appointment, Status.SCHEDULED)
     if appointment.slot_id == new_slot_id:
@@ -613,6 +665,13 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
             )
     except IntegrityError as exc:
         raise _appointment_integrity_error(exc) from exc
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.reschedule",
+        before=before,
+        event=APPOINTMENT_RESCHEDULED,
+    )
     return appointment
 
 
@@ -633,6 +692,7 @@ def appointment_update(
         refused.append("reason")
     if refused:
         raise FieldNotEditable(details={"fields": refused})
+    before = appointment_state(appointment)
     changed = []
     if reason is not None and reason != appointment.reason:
         if not appointment.is_active:
@@ -644,4 +704,11 @@ def appointment_update(
         changed.append("notes")
     if changed:
         appointment.save(update_fields=[*changed, "updated_at"])
+        appointment_recorded(
+            actor=actor,
+            appointment=appointment,
+            action="appointment.update",
+            before=before,
+            event=APPOINTMENT_UPDATED,
+        )
     return appointment
