@@ -52,6 +52,15 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     add("zero double bookings", r["double_bookings"] == 0, str(r["double_bookings"]))
     fives = sum(v.get("5xx", 0) for v in r.values() if isinstance(v, dict))
     add("zero 5xx", fives == 0, str(fives))
+    expected = {"read": {"200"}, "booking": {"201", "409"}}
+    odd = {
+        name: v["statuses"]
+        for name, v in r.items()
+        if isinstance(v, dict)
+        and "statuses" in v
+        and set(v["statuses"]) - expected.get(name.split("_")[0], {"200"})
+    }
+    add("only expected statuses (200 reads; 201/409 bookings)", not odd, str(odd or "yes"))
     imp = r.get("import")
     if isinstance(imp, dict) and "ratio" in imp:
         add("import ≥ 0.5x psql \\copy", imp["ratio"] >= 0.5, f"{imp['ratio']:.2f}x")

@@ -58,7 +58,16 @@ def app_env(**extra: str) -> dict[str, str]:
     return env
 
 
-SECRET_KEY = secrets.token_urlsafe(64)
+def bench_secret_key() -> str:
+    """One random key per seeded database: the seeded JWTs must verify on later runs."""
+    path = WORK / "secret_key.txt"
+    if not path.exists():
+        WORK.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(64))
+    return path.read_text().strip()
+
+
+SECRET_KEY = bench_secret_key()
 
 
 def sh(cmd: list[str], env: dict[str, str] | None = None, **kw: Any) -> str:
