@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "consultations",
     "labs",
     "audit",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -107,7 +108,9 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo path: wait for the writer instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # BEGIN IMMEDIATE: a transaction takes the write lock up front, so concurrent bookings
+    # queue for it instead of failing mid-transaction with SQLITE_BUSY.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://carebook")}
@@ -225,6 +228,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
     "audit-seal": {"task": "audit.seal", "schedule": 60.0},
+    "notification-reminders": {"task": "notifications.send_reminders", "schedule": 300.0},
+    "notification-retry-failed": {"task": "notifications.retry_failed", "schedule": 300.0},
+    "webhook-sweep": {"task": "notifications.webhook_sweep", "schedule": 60.0},
 }
 
 # Outbox: the sweep delivers events still undelivered this long after they were written.
