@@ -16,7 +16,10 @@ from rest_framework.views import APIView
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from accounts.permissions import require_role
+from core.api import JobOutput
 from core.idempotency import idempotent
+from core.jobs import jobs_for_subject
+from core.pagination import DefaultPagination
 from scheduling import selectors, services
 from scheduling.filters import AppointmentFilter, SlotFilter
 from scheduling.models import Appointment, Slot
@@ -302,3 +305,22 @@ class ClinicianAppointmentsApi(generics.ListAPIView[Appointment]):
     @extend_schema(operation_id="clinician_appointments_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+class AppointmentTasksApi(APIView):
+    """The background job records an appointment started (booking confirmation, …)."""
+
+    @extend_schema(
+        operation_id="appointment_tasks_list",
+        responses={200: JobOutput(many=True), 404: ERRORS[404]},
+    )
+    def get(self, request: Request, appointment_id: int) -> Response:
+        # Visibility first: an appointment the user may not see is a 404.
+        appointment = selectors.appointment_get_for(
+            user=_user(request), appointment_id=appointment_id
+        )
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(
+            jobs_for_subject(subject=appointment), request, view=self
+        )
+        return paginator.get_paginated_response(JobOutput(page, many=True).data)

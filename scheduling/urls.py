@@ -34,6 +34,11 @@ urlpatterns = [
         name="appointment-confirm",
     ),
     path(
+        "tasks/appointments/<int:appointment_id>/",
+        api.AppointmentTasksApi.as_view(),
+        name="appointment-tasks",
+    ),
+    path(
         "patients/<int:patient_id>/appointments/",
         api.PatientAppointmentsApi.as_view(),
         name="patient-appointments",
