@@ -1,0 +1,193 @@
+"""Emails sent to people, and signed webhooks sent to other systems, in reaction to events."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Notification(models.Model):
+    """One message to one person about one event; never sent twice for the same triple."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+
+    class Kind(models.TextChoices):
+        APPOINTMENT_SCHEDULED = "appointment_scheduled", "Appointment scheduled"
+        APPOINTMENT_RESCHEDULED = "appointment_rescheduled", "Appointment rescheduled"
+        APPOINTMENT_CANCELLED = "appointment_cancelled", "Appointment cancelled"
+        APPOINTMENT_REMINDER = "appointment_reminder", "Appointment reminder (24 h)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    # The outbox event this answers; reminders use a uuid5 of (appointment, start).
+    event_id = models.UUIDField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    appointment = models.ForeignKey(
+        "scheduling.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    subject = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "recipient", "kind"], name="uniq_notification_per_event"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="notification_sent_has_sent_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver registered by staff: where to POST, how to sign, how gently to call."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, help_text="Signs every delivery (v1 signature).")
+    previous_secret = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="During a rotation, deliveries carry a second v1 signature with this "
+        "secret so receivers can switch at their own pace. Clear it when they have.",
+    )
+    events = models.JSONField(
+        default=list,
+        help_text='Event names to send, e.g. ["appointment.scheduled"]; ["*"] sends all.',
+    )
+    is_active = models.BooleanField(default=True)
+    rate_per_second = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.01), MaxValueValidator(1000)]
+    )
+    breaker_threshold = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Consecutive failed attempts that open the circuit.",
+    )
+    breaker_cooldown_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(86_400)],
+        help_text="How long an open circuit refuses attempts before one probe is let through.",
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=8, validators=[MinValueValidator(1), MaxValueValidator(25)]
+    )
+    timeout_seconds = models.FloatField(
+        default=10.0, validators=[MinValueValidator(0.1), MaxValueValidator(60)]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_per_second__gt=0), name="webhook_rate_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(breaker_threshold__gte=1), name="webhook_threshold_min"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event_type: str) -> bool:
+        return "*" in self.events or event_type in self.events
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, tried until it succeeds or runs out of attempts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField(help_text="The exact JSON document POSTed (signed at each attempt).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="redeliveries"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            # An event reaches an endpoint once; only an explicit redelivery adds a row.
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"],
+                condition=Q(redelivery_of__isnull=True),
+                name="uniq_webhook_delivery_per_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """Every HTTP try of a delivery, kept for the back office."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="uniq_webhook_attempt_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of delivery {self.delivery_id}"
