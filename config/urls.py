@@ -8,6 +8,8 @@ from core.metrics import metrics_view
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("scheduling.urls")),
+    path("", include("consultations.urls")),
+    path("", include("labs.urls")),
     path("", include("core.urls")),
     path("", include("audit.urls")),
 ]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from consultations.admin import ReadOnlyAuditedAdmin
+from labs.models import LabResult
+
+
+@admin.register(LabResult)
+class LabResultAdmin(ReadOnlyAuditedAdmin):
+    """Read-only: results are recorded and corrected (superseded) by clinicians."""
+
+    audit_action = "lab_result.read"
+    list_display = ["id", "patient", "test_code", "test_name", "flag", "status", "reported_at"]
+    list_filter = ["flag", "status"]
+    list_select_related = ["patient"]
+    search_fields = ["test_code", "test_name", "patient__email"]
+    readonly_fields = [field.name for field in LabResult._meta.fields]

@@ -1,0 +1,154 @@
+"""Lab result writes: record (with its computed flag) and correct by superseding."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from accounts.models import Role, User
+from consultations.access import is_record_clinician, patient_visible_to
+from consultations.errors import RoleNotAllowed
+from consultations.selectors import consultations_visible_to
+from core.audit import audit_record
+from core.outbox import event_publish
+from labs.errors import (
+    AlreadySuperseded,
+    ConsultationNotFound,
+    InvalidLabResult,
+    LabResultNotFound,
+    PatientNotFound,
+)
+from labs.flags import Ranges, compute_flag
+from labs.models import LabResult
+from labs.selectors import lab_results_visible_to
+
+
+def _check_ranges(ranges: Ranges) -> None:
+    problems = ranges.problems()
+    if problems:
+        raise InvalidLabResult(
+            "The reference and critical ranges are inconsistent.",
+            details={"fields": {name: [text] for name, text in problems.items()}},
+        )
+
+
+def _superseded(actor: User, supersedes_id: int, patient_id: int, test_code: str) -> LabResult:
+    original = lab_results_visible_to(actor).select_for_update().filter(pk=supersedes_id).first()
+    if original is None:
+        raise LabResultNotFound(details={"supersedes": supersedes_id})
+    if original.patient_id != patient_id or original.test_code != test_code:
+        raise InvalidLabResult(
+            "A correction keeps the patient and the test code of the result it supersedes.",
+            details={"supersedes": supersedes_id},
+        )
+    if LabResult.objects.filter(supersedes_id=original.pk).exists():
+        raise AlreadySuperseded(details={"supersedes": supersedes_id})
+    return original
+
+
+def lab_result_role_check(*, actor: User) -> None:
+    """Doctors and psychologists record results; patients and staff (API) may not: 403."""
+    if not is_record_clinician(actor):
+        raise RoleNotAllowed(details={"allowed_roles": [Role.DOCTOR, Role.PSYCHOLOGIST]})
+
+
+@transaction.atomic
+def lab_result_record(
+    *,
+    actor: User,
+    patient_id: int,
+    test_code: str,
+    test_name: str,
+    value_numeric: Decimal | None,
+    value_text: str,
+    unit: str,
+    ranges: Ranges,
+    collected_at: datetime,
+    reported_at: datetime,
+    status: str,
+    consultation_id: int | None = None,
+    supersedes_id: int | None = None,
+) -> LabResult:
+    """Record a result ordered by ``actor`` (a clinician of the patient); flag computed here."""
+    lab_result_role_check(actor=actor)
+    if not patient_visible_to(actor, patient_id):
+        raise PatientNotFound(details={"patient": patient_id})
+    if (
+        consultation_id is not None
+        and not consultations_visible_to(actor)
+        .filter(pk=consultation_id, appointment__patient_id=patient_id)
+        .exists()
+    ):
+        raise ConsultationNotFound(details={"consultation": consultation_id})
+    if (value_numeric is None) == (value_text == ""):
+        raise InvalidLabResult("Send exactly one value, a number or a text.")
+    if reported_at < collected_at:
+        raise InvalidLabResult(
+            "reported_at is before collected_at.",
+            details={"fields": {"reported_at": ["Must not be before collected_at."]}},
+        )
+    _check_ranges(ranges)
+    original = None
+    if supersedes_id is not None:
+        original = _superseded(actor, supersedes_id, patient_id, test_code)
+        status = LabResult.Status.CORRECTED
+    elif status == LabResult.Status.CORRECTED:
+        raise InvalidLabResult(
+            "A corrected result names the result it supersedes.",
+            details={"fields": {"supersedes": ["Required when status is corrected."]}},
+        )
+    result = LabResult.objects.create(
+        patient_id=patient_id,
+        ordering_clinician=actor,
+        consultation_id=consultation_id,
+        test_code=test_code,
+        test_name=test_name,
+        value_numeric=value_numeric,
+        value_text=value_text,
+        unit=unit,
+        reference_low=ranges.reference_low,
+        reference_high=ranges.reference_high,
+        critical_low=ranges.critical_low,
+        critical_high=ranges.critical_high,
+        flag=compute_flag(value_numeric, ranges),
+        status=status,
+        collected_at=collected_at,
+        reported_at=reported_at,
+        supersedes=original,
+    )
+    _audit_and_publish(actor, result)
+    return result
+
+
+def _audit_and_publish(actor: User, result: LabResult) -> None:
+    # Values are clinical data: the audit row says what was recorded, not the value.
+    summary: dict[str, Any] = {
+        "patient_id": result.patient_id,
+        "test_code": result.test_code,
+        "status": result.status,
+        "flag": result.flag,
+        "supersedes": result.supersedes_id,
+    }
+    audit_record(
+        actor=actor,
+        action="lab_result.correct" if result.supersedes_id else "lab_result.create",
+        obj=result,
+        changes={name: {"before": None, "after": value} for name, value in summary.items()},
+    )
+    event_publish(
+        name="lab_result.created",
+        payload={
+            "lab_result_id": result.pk,
+            "patient_id": result.patient_id,
+            "ordering_clinician_id": result.ordering_clinician_id,
+            "consultation_id": result.consultation_id,
+            "test_code": result.test_code,
+            "status": result.status,
+            "flag": result.flag,
+            "supersedes": result.supersedes_id,
+        },
+        aggregate=("lab_result", result.pk),
+    )
