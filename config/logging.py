@@ -74,6 +74,8 @@ def logging_config(*, level: str = "INFO", log_format: str = "json") -> dict[str
 
 def configure_structlog() -> None:
     """Route structlog's loggers into stdlib logging, where the formatter renders them."""
+    # Python warnings too become log records (logger "py.warnings"), not raw stderr text.
+    logging.captureWarnings(True)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

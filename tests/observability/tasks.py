@@ -1,0 +1,18 @@
+"""A probe task for the request-id tests: it logs the request id it sees."""
+
+from __future__ import annotations
+
+import structlog
+
+from config.celery import app
+from core.request_context import current_request_id
+
+logger = structlog.get_logger(__name__)
+
+# Its own queue, so that no other test's worker picks the probe up.
+PROBE_QUEUE = "carebook-observability-probe"
+
+
+@app.task(name="tests.observability.record_request_id", ignore_result=True)
+def record_request_id(label: str) -> None:
+    logger.info("probe_task_ran", label=label, seen_request_id=current_request_id())

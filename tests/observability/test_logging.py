@@ -1,0 +1,237 @@
+"""JSON logs: one object per line, with the request id in the request's lines and in
+the lines of every Celery task the request started (a real worker on Redis)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from core.request_context import reset_request_id, set_request_id
+from tests.factories import PatientFactory
+from tests.observability.tasks import PROBE_QUEUE, record_request_id
+
+LOCAL = {"HTTP_HOST": "localhost"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def lines_with(records: list[dict], **fields) -> list[dict]:
+    return [r for r in records if all(r.get(k) == v for k, v in fields.items())]
+
+
+def wait_for(predicate, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+class WorkerProcess:
+    """``celery -A config worker`` as its own process; its stderr read line by line."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+        env.pop("LOG_FORMAT", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "--quiet",
+                "worker",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--queues={PROBE_QUEUE}",
+                "--include=tests.observability.tasks",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in list(self.lines)]
+
+    def is_ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited: {self.lines}")
+        return any("ready" in r["event"] for r in self.records())
+
+    def task_lines(self, task_id: str) -> list[dict]:
+        """The task's lines, once the worker has logged its success."""
+        wait_for(lambda: lines_with(self.records(), event="task_succeeded", task_id=task_id))
+        return lines_with(self.records(), task_id=task_id)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def worker_process():
+    """A real worker on the Redis broker, consuming only the probe queue."""
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs Redis: set CELERY_BROKER_URL=redis://…")
+    worker = WorkerProcess()
+    try:
+        wait_for(worker.is_ready, seconds=60)
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.mark.django_db
+def test_request_lines_carry_the_kept_request_id_and_user_id(client_for, log_lines):
+    # given a signed-in patient (JWT)
+    patient = PatientFactory()
+    api = client_for(patient)
+    # when
+    response = api.get("/api/v1/me/", HTTP_X_REQUEST_ID="req-logs-0001", **LOCAL)
+    # then every line of the request is JSON with the id; the finished line names the user
+    assert response.status_code == 200
+    records = log_lines.records()
+    started = lines_with(records, event="request_started", request_id="req-logs-0001")
+    finished = lines_with(records, event="request_finished", request_id="req-logs-0001")
+    assert len(started) == 1
+    assert len(finished) == 1
+    assert finished[0]["user_id"] == patient.pk
+    assert finished[0]["code"] == 200
+    assert finished[0]["request"] == "GET /api/v1/me/"
+    assert {"timestamp", "level", "logger"} <= finished[0].keys()
+
+
+@pytest.mark.django_db
+def test_a_malformed_incoming_id_is_replaced_in_the_logs_too(client, log_lines):
+    # given an X-Request-ID that RequestIdMiddleware refuses (too short, bad characters)
+    bad = "x y"
+    # when
+    response = client.get("/healthz", HTTP_X_REQUEST_ID=bad, **LOCAL)
+    # then the logs carry the id the response carries, never the raw header
+    kept = response["X-Request-ID"]
+    assert kept != bad
+    request_ids = {r.get("request_id") for r in log_lines.records() if "request" in r}
+    assert request_ids == {kept}
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+@pytest.mark.urls("tests.observability.urls")
+def test_request_id_flows_into_the_celery_task_and_its_json_lines(
+    worker_process, log_lines, client
+):
+    # given a signed-in user and a running worker
+    patient = PatientFactory()
+    client.force_login(patient)
+    # when a request with an X-Request-ID starts a task
+    response = client.get("/probe/", HTTP_X_REQUEST_ID="req-into-task-0001", **LOCAL)
+    assert response.status_code == 200
+    task_id = response.json()["task_id"]
+
+    # then the web request's lines carry the id
+    web = log_lines.records()
+    assert lines_with(web, event="probe_view_ran", request_id="req-into-task-0001")
+    assert lines_with(web, event="request_finished", request_id="req-into-task-0001")
+    (enqueued,) = lines_with(web, event="task_enqueued", child_task_id=task_id)
+    assert enqueued["request_id"] == "req-into-task-0001"
+    # and every line the worker wrote for the task carries it, with task id and name
+    task_lines = worker_process.task_lines(task_id)
+    assert {r["event"] for r in task_lines} >= {"task_started", "probe_task_ran", "task_succeeded"}
+    for line in task_lines:
+        assert line["request_id"] == "req-into-task-0001"
+        assert line["task"] == record_request_id.name
+        assert line["user_id"] == patient.pk
+    # and core.request_context inside the task returns the request's id
+    (ran,) = lines_with(task_lines, event="probe_task_ran")
+    assert ran["seen_request_id"] == "req-into-task-0001"
+    # and the success line says how long the task took
+    (succeeded,) = lines_with(task_lines, event="task_succeeded")
+    assert isinstance(succeeded["duration_ms"], int)
+    assert succeeded["duration_ms"] >= 0
+
+
+@pytest.mark.redis
+def test_a_task_started_outside_a_request_carries_the_context_id(worker_process):
+    # given code outside any request that set core.request_context (a script, a service)
+    token = set_request_id("script-run-0001")
+    try:
+        # when it starts a task
+        result = record_request_id.apply_async(args=["script"], queue=PROBE_QUEUE)
+    finally:
+        reset_request_id(token)
+    # then the task sees that id, and a later task without one does not inherit it
+    (ran,) = lines_with(worker_process.task_lines(result.id), event="probe_task_ran")
+    assert ran["seen_request_id"] == "script-run-0001"
+    assert ran["request_id"] == "script-run-0001"
+
+    later = record_request_id.apply_async(args=["no-request"], queue=PROBE_QUEUE)
+    (ran_later,) = lines_with(worker_process.task_lines(later.id), event="probe_task_ran")
+    assert ran_later["seen_request_id"] is None
+    assert "request_id" not in ran_later
+
+
+@pytest.mark.redis
+def test_every_worker_stderr_line_is_one_json_object(worker_process):
+    # given the worker has started and run tasks
+    # then every line it wrote parses as one JSON object with the standard keys
+    assert worker_process.lines
+    for line in list(worker_process.lines):
+        record = json.loads(line)
+        assert {"event", "level", "logger", "timestamp"} <= record.keys()
+
+
+def test_every_stderr_line_is_one_json_object():
+    # given a fresh process configured by settings (Django and structlog loggers, an error)
+    script = (
+        "import django, logging, structlog; django.setup();"
+        "logging.getLogger('django.request').warning('plain %s record', 'stdlib');"
+        "structlog.get_logger('carebook').info('structured', answer=42);"
+        "\ntry:\n    1/0\nexcept ZeroDivisionError:\n"
+        "    logging.getLogger('carebook').exception('failed')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    env.pop("LOG_FORMAT", None)
+    # when
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # then
+    records = [json.loads(line) for line in run.stderr.splitlines()]
+    events = {r["event"]: r for r in records}
+    assert events["plain stdlib record"]["logger"] == "django.request"
+    assert events["plain stdlib record"]["level"] == "warning"
+    assert events["structured"]["answer"] == 42
+    assert "ZeroDivisionError" in events["failed"]["exception"]
