@@ -1,6 +1,25 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from scheduling import api
+from scheduling.filters import MAX_ID
+
+
+class IdConverter:
+    """A positive bigint id; anything larger is no match (404), never a database error."""
+
+    regex = "[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            raise ValueError(value)
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "pk64")
 
 urlpatterns = [
     path("availability/", api.AvailabilityApi.as_view(), name="availability"),
@@ -9,42 +28,40 @@ urlpatterns = [
         api.AvailabilityRuleCreateApi.as_view(),
         name="availability-rule-create",
     ),
-    path(
-        "availability/<int:slot_id>/", api.SlotWithdrawApi.as_view(), name="availability-withdraw"
-    ),
+    path("availability/<pk64:slot_id>/", api.SlotWithdrawApi.as_view(), name="availability-withdraw"),
     path("appointments/", api.AppointmentsApi.as_view(), name="appointments"),
     path(
-        "appointments/<int:appointment_id>/",
+        "appointments/<pk64:appointment_id>/",
         api.AppointmentDetailApi.as_view(),
         name="appointment-detail",
     ),
     path(
-        "appointments/<int:appointment_id>/cancel/",
+        "appointments/<pk64:appointment_id>/cancel/",
         api.AppointmentCancelApi.as_view(),
         name="appointment-cancel",
     ),
     path(
-        "appointments/<int:appointment_id>/reschedule/",
+        "appointments/<pk64:appointment_id>/reschedule/",
         api.AppointmentRescheduleApi.as_view(),
         name="appointment-reschedule",
     ),
     path(
-        "appointments/<int:appointment_id>/confirm/",
+        "appointments/<pk64:appointment_id>/confirm/",
         api.AppointmentConfirmApi.as_view(),
         name="appointment-confirm",
     ),
     path(
-        "tasks/appointments/<int:appointment_id>/",
+        "tasks/appointments/<pk64:appointment_id>/",
         api.AppointmentTasksApi.as_view(),
         name="appointment-tasks",
     ),
     path(
-        "patients/<int:patient_id>/appointments/",
+        "patients/<pk64:patient_id>/appointments/",
         api.PatientAppointmentsApi.as_view(),
         name="patient-appointments",
     ),
     path(
-        "clinicians/<int:clinician_id>/appointments/",
+        "clinicians/<pk64:clinician_id>/appointments/",
         api.ClinicianAppointmentsApi.as_view(),
         name="clinician-appointments",
     ),

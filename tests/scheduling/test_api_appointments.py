@@ -266,13 +266,16 @@ def test_get_own_and_404_for_others(client_for, doctor, patient, booked):
     as_doctor = client_for(doctor).get(f"{BOOK}{booked.pk}/")
     foreign = client_for(PatientFactory()).get(f"{BOOK}{booked.pk}/")
     other_doctor = client_for(DoctorFactory()).get(f"{BOOK}{booked.pk}/")
-    unknown = client_for(patient).get(f"{BOOK}{10**25}/")
+    unknown = client_for(patient).get(f"{BOOK}999999/")
+    huge = client_for(patient).get(f"{BOOK}{10**25}/")
 
     assert own.status_code == as_doctor.status_code == 200
     assert own.json()["id"] == booked.pk
     for response in (foreign, other_doctor, unknown):
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "appointment_not_found"
+    assert huge.status_code == 404
+    assert huge.json()["error"]["code"] == "not_found"
 
 
 # --- another patient's appointment: 404 for every verb, nothing changes ------------------
