@@ -21,6 +21,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 
+from core.broker import send_task_fail_fast
 from core.request_context import current_request_id
 from core.serialization import json_safe
 
@@ -156,9 +157,4 @@ def audit_record(
 
 def request_seal() -> None:
     """Ask a worker to seal new rows. Never raises: the periodic seal catches up."""
-    from celery import current_app
-
-    try:
-        current_app.send_task(SEAL_TASK_NAME, retry=False)
-    except Exception:  # a broker outage must not fail a committed request
-        logger.warning("audit seal not queued (broker unreachable); beat will seal later")
+    send_task_fail_fast(SEAL_TASK_NAME)

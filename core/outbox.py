@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
+from core.broker import send_task_fail_fast
 from core.models import OutboxDelivery, OutboxEvent
 from core.request_context import current_request_id, reset_request_id, set_request_id
 from core.serialization import json_safe
@@ -43,6 +44,7 @@ from core.serialization import json_safe
 logger = logging.getLogger(__name__)
 
 ALL_EVENTS = "*"
+DELIVER_TASK_NAME = "core.outbox_deliver"
 SWEEP_BATCH_SIZE = 200
 
 Handler = Callable[[OutboxEvent], Any]
@@ -128,17 +130,7 @@ def event_publish(
 
 def enqueue_delivery(event_id: str) -> bool:
     """Queue the delivery task. Never raises: a broker outage leaves it to the sweep."""
-    from core.tasks import outbox_deliver
-
-    try:
-        # retry=False: fail fast instead of holding the request while the broker is down.
-        outbox_deliver.apply_async(args=(event_id,), retry=False)
-    except Exception:
-        logger.warning(
-            "outbox event %s not queued (broker unreachable); sweep will deliver", event_id
-        )
-        return False
-    return True
+    return send_task_fail_fast(DELIVER_TASK_NAME, (event_id,))
 
 
 # --- delivering ---------------------------------------------------------------
