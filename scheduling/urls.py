@@ -28,7 +28,9 @@ urlpatterns = [
         api.AvailabilityRuleCreateApi.as_view(),
         name="availability-rule-create",
     ),
-    path("availability/<pk64:slot_id>/", api.SlotWithdrawApi.as_view(), name="availability-withdraw"),
+    path(
+        "availability/<pk64:slot_id>/", api.SlotWithdrawApi.as_view(), name="availability-withdraw"
+    ),
     path("appointments/", api.AppointmentsApi.as_view(), name="appointments"),
     path(
         "appointments/<pk64:appointment_id>/",
