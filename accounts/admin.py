@@ -11,7 +11,12 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.http import HttpRequest
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, PatientProfile, Role, User
-from accounts.services import normalize_email, user_create
+from accounts.services import (
+    STAFF_EDITABLE_FIELDS,
+    normalize_email,
+    user_create,
+    user_update,
+)
 
 
 class UserAddForm(BaseUserCreationForm):
@@ -94,6 +99,12 @@ class UserAdmin(DjangoUserAdmin):
     def full_name(self, obj: User) -> str:
         return obj.full_name
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not getattr(request.user, "is_superuser", False):
+            fields += ("is_superuser", "user_permissions")  # no self-promotion
+        return fields
+
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type[Any]]:
         # On the add page the service creates the profile; afterwards it is edited inline.
         if obj is None:
@@ -106,7 +117,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.Form, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # The form has already set the new values on ``obj``; the service validates
+            # them again and keeps role, admin access and profiles consistent.
+            changed = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in STAFF_EDITABLE_FIELDS
+            }
+            user_update(actor=request.user, user=obj, data=changed)  # type: ignore[arg-type]
             return
         data = form.cleaned_data
         created = user_create(

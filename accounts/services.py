@@ -14,12 +14,24 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, PatientProfile, Role, User
 from accounts.permissions import require_role
-from core.errors import Conflict, InvalidRequest
+from core.errors import Conflict, InvalidRequest, NotAllowed
 
 CLINICIAN_PROFILE_FIELDS = frozenset(
     {"specialty", "hospital_id", "license_number", "bio", "min_notice_minutes", "max_horizon_days"}
 )
 SELF_EDITABLE_FIELDS = frozenset({"first_name", "last_name", "time_zone"})
+STAFF_EDITABLE_FIELDS = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "time_zone",
+        "role",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+    }
+)
 
 
 def normalize_email(email: str) -> str:
@@ -85,6 +97,20 @@ def _save_new_user(user: User) -> None:
         raise _email_taken() from exc
 
 
+def _require_staff(actor: User) -> None:
+    # A superuser made by createsuperuser is staff already; the flag covers older rows.
+    if not getattr(actor, "is_superuser", False):
+        require_role(actor, Role.STAFF)
+
+
+def _ensure_profile(user: User) -> None:
+    """The profile a role needs exists (rows of a former role are kept, never deleted)."""
+    if user.role in CLINICIAN_ROLES:
+        ClinicianProfile.objects.get_or_create(user=user)
+    elif user.role == Role.PATIENT:
+        PatientProfile.objects.get_or_create(user=user)
+
+
 def _clinician_profile(user: User, data: dict[str, Any] | None) -> ClinicianProfile | None:
     """Validate the inline clinician profile; ``None`` when the role has none."""
     if user.role not in CLINICIAN_ROLES:
@@ -141,7 +167,7 @@ def user_create(
     clinician_profile: dict[str, Any] | None = None,
 ) -> User:
     """Staff create an account of any role; a clinician gets its profile from the inline dict."""
-    require_role(actor, Role.STAFF)
+    _require_staff(actor)
     user = _new_user(
         email=email,
         password=password,
@@ -155,8 +181,7 @@ def user_create(
     if profile is not None:
         profile.user = user
         profile.save()
-    elif user.role == Role.PATIENT:
-        PatientProfile.objects.create(user=user)
+    _ensure_profile(user)
     return user
 
 
@@ -174,4 +199,37 @@ def user_update_self(*, user: User, data: dict[str, Any]) -> User:
         user.refresh_from_db()
         raise _invalid_fields(exc.message_dict) from exc
     user.save(update_fields=sorted(data))
+    return user
+
+
+@transaction.atomic
+def user_update(*, actor: User, user: User, data: dict[str, Any]) -> User:
+    """Staff edit an account (the admin change form): role changes keep profiles and admin
+    access consistent, and the email stays unique in any letter case."""
+    _require_staff(actor)
+    unknown = sorted(set(data) - STAFF_EDITABLE_FIELDS)
+    if unknown:
+        raise _invalid_fields({name: ["This field cannot be changed here."] for name in unknown})
+    if "is_superuser" in data and not actor.is_superuser:
+        raise NotAllowed("Only a superuser may grant or revoke superuser status.")
+    data = dict(data)
+    if "email" in data:
+        data["email"] = normalize_email(data["email"])
+        if User.objects.filter(email__iexact=data["email"]).exclude(id=user.id).exists():
+            raise _email_taken()
+    if "role" in data and "is_staff" not in data:
+        # Staff use the admin; leaving the staff role takes that away (superusers keep it).
+        data["is_staff"] = data["role"] == Role.STAFF or user.is_superuser
+    for name, value in data.items():
+        setattr(user, name, value)
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise _invalid_fields(exc.message_dict) from exc
+    try:
+        with transaction.atomic():
+            user.save(update_fields=sorted(data))
+    except IntegrityError as exc:
+        raise _email_taken() from exc
+    _ensure_profile(user)
     return user

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ClinicianProfile, PatientProfile, User
-from tests.factories import PASSWORD, DoctorFactory, HospitalFactory, PatientFactory
+from tests.factories import PASSWORD, DoctorFactory, HospitalFactory, PatientFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +155,48 @@ class TestHospitalAdmin:
         texts = [row["text"] for row in response.json()["results"]]
         assert len(texts) == 1
         assert texts[0].startswith("Auto Complete Clinic (")
+
+
+class TestUserAdminRoleChange:
+    def change_data(self, user, **overrides):
+        data = {
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "time_zone": user.time_zone,
+            "role": user.role,
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "10:00:00",
+            "patient_profile-TOTAL_FORMS": "1",
+            "patient_profile-INITIAL_FORMS": "1",
+            "patient_profile-MIN_NUM_FORMS": "0",
+            "patient_profile-MAX_NUM_FORMS": "1",
+            "patient_profile-0-id": str(user.patient_profile.id),
+            "patient_profile-0-user": str(user.id),
+        }
+        data.update(overrides)
+        return data
+
+    def test_promoting_a_patient_to_doctor_goes_through_user_update(self, admin_browser):
+        patient = PatientFactory()
+        url = reverse("admin:accounts_user_change", args=[patient.id])
+        response = admin_browser.post(url, self.change_data(patient, role="doctor"))
+        assert response.status_code == 302
+        patient.refresh_from_db()
+        assert patient.role == "doctor"
+        assert ClinicianProfile.objects.filter(user=patient).exists()
+
+    def test_staff_without_superuser_cannot_grant_superuser(self):
+        office = StaffFactory()
+        office.user_permissions.add(
+            *Permission.objects.filter(codename__in=["view_user", "change_user"])
+        )
+        client = Client()
+        client.force_login(office)
+        patient = PatientFactory()
+        url = reverse("admin:accounts_user_change", args=[patient.id])
+        response = client.post(url, self.change_data(patient, is_superuser="on", is_staff="on"))
+        assert response.status_code == 302
+        patient.refresh_from_db()
+        assert patient.is_superuser is False

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import ClinicianProfile, PatientProfile, Role, User
-from accounts.services import patient_register, user_create, user_update_self
+from accounts.services import patient_register, user_create, user_update, user_update_self
 from core.errors import Conflict, InvalidRequest, NotAllowed
 from tests.factories import PASSWORD, DoctorFactory, HospitalFactory, PatientFactory, StaffFactory
 
@@ -193,3 +193,44 @@ class TestUserUpdateSelf:
             user_update_self(user=user, data={"time_zone": "Nowhere/Land"})
         user.refresh_from_db()
         assert (user.role, user.time_zone) == ("patient", "UTC")
+
+
+class TestUserUpdate:
+    def test_role_change_to_doctor_adds_a_clinician_profile(self):
+        patient = PatientFactory()
+        user_update(actor=StaffFactory(), user=patient, data={"role": "doctor"})
+        patient.refresh_from_db()
+        assert patient.role == "doctor"
+        assert ClinicianProfile.objects.filter(user=patient).exists()
+        # the patient profile (and its history) is kept
+        assert PatientProfile.objects.filter(user=patient).exists()
+
+    def test_staff_role_follows_admin_access(self):
+        staff_actor = StaffFactory()
+        user = PatientFactory()
+        user_update(actor=staff_actor, user=user, data={"role": "staff"})
+        user.refresh_from_db()
+        assert user.is_staff is True
+        user_update(actor=staff_actor, user=user, data={"role": "patient"})
+        user.refresh_from_db()
+        assert user.is_staff is False
+
+    def test_email_is_normalized_and_kept_unique(self):
+        staff_actor = StaffFactory()
+        PatientFactory(email="other@example.test")
+        user = PatientFactory(email="me@example.test")
+        with pytest.raises(Conflict):
+            user_update(actor=staff_actor, user=user, data={"email": "OTHER@example.test"})
+        user_update(actor=staff_actor, user=user, data={"email": "New@Example.test"})
+        user.refresh_from_db()
+        assert user.email == "new@example.test"
+
+    def test_only_superusers_grant_superuser_and_only_staff_edit(self):
+        user = PatientFactory()
+        with pytest.raises(NotAllowed):
+            user_update(actor=StaffFactory(), user=user, data={"is_superuser": True})
+        with pytest.raises(NotAllowed):
+            user_update(actor=DoctorFactory(), user=user, data={"first_name": "X"})
+        user.refresh_from_db()
+        assert user.is_superuser is False
+        assert user.first_name != "X"
