@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -66,6 +68,9 @@ class Notification(models.Model):
 class WebhookEndpoint(models.Model):
     """A receiver registered by staff: where to POST, how to sign, how gently to call."""
 
+    # Names this endpoint's shared breaker and rate limit; unlike the id it never repeats
+    # (a restored database, parallel test databases sharing one Redis).
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=128, help_text="Signs every delivery (v1 signature).")

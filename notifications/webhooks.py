@@ -126,7 +126,7 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> 
 
 def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
     return CircuitBreaker(
-        f"webhook-endpoint:{endpoint.pk}",
+        f"webhook-endpoint:{endpoint.uid}",
         threshold=endpoint.breaker_threshold,
         cooldown=float(endpoint.breaker_cooldown_seconds),
         probe_timeout=endpoint.timeout_seconds + LEASE_MARGIN_SECONDS,
@@ -134,7 +134,7 @@ def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
 
 
 def endpoint_limiter(endpoint: WebhookEndpoint) -> RateLimiter:
-    return RateLimiter(f"webhook-endpoint:{endpoint.pk}", rate=endpoint.rate_per_second)
+    return RateLimiter(f"webhook-endpoint:{endpoint.uid}", rate=endpoint.rate_per_second)
 
 
 # --- deliveries ---------------------------------------------------------------------------
