@@ -80,7 +80,7 @@ class StateStore(Protocol):
 
     def breaker_failure(self, key: str, threshold: int, ttl: int) -> BreakerState: ...
 
-    def breaker_state(self, key: str, cooldown: float) -> BreakerState: ...
+    def breaker_peek(self, key: str, cooldown: float) -> BreakerDecision: ...
 
     def bucket_reserve(self, key: str, rate: float, capacity: float, max_wait: float) -> float:
         """Take one token; return the wait before using it, or -wait (nothing taken)."""
@@ -138,15 +138,22 @@ return state
 """
 )
 
-_BREAKER_STATE = (
+# Read-only: what allow() would answer now, without taking a probe.
+_BREAKER_PEEK = (
     _NOW
     + """
+local cooldown = tonumber(ARGV[1])
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'open' then
-  local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
-  if now >= opened_at + tonumber(ARGV[1]) then return 'half_open' end
+if state == 'closed' then return {1, 'closed', '0'} end
+local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
+if state == 'open' and opened_at + cooldown > now then
+  return {0, 'open', tostring(opened_at + cooldown - now)}
 end
-return state
+if state == 'half_open' and probe_until > now then
+  return {0, 'half_open', tostring(probe_until - now)}
+end
+return {1, 'half_open', '0'}
 """
 )
 
@@ -195,7 +202,7 @@ class RedisStore:
                 "allow": _BREAKER_ALLOW,
                 "success": _BREAKER_SUCCESS,
                 "failure": _BREAKER_FAILURE,
-                "state": _BREAKER_STATE,
+                "peek": _BREAKER_PEEK,
                 "reserve": _BUCKET_RESERVE,
             }.items()
         }
@@ -212,8 +219,9 @@ class RedisStore:
     def breaker_failure(self, key: str, threshold: int, ttl: int) -> BreakerState:
         return BreakerState(_text(self._scripts["failure"](keys=[key], args=[threshold, ttl])))
 
-    def breaker_state(self, key: str, cooldown: float) -> BreakerState:
-        return BreakerState(_text(self._scripts["state"](keys=[key], args=[cooldown])))
+    def breaker_peek(self, key: str, cooldown: float) -> BreakerDecision:
+        allowed, state, retry_in = self._scripts["peek"](keys=[key], args=[cooldown])
+        return BreakerDecision(bool(allowed), BreakerState(_text(state)), float(_text(retry_in)))
 
     def bucket_reserve(self, key: str, rate: float, capacity: float, max_wait: float) -> float:
         return float(_text(self._scripts["reserve"](keys=[key], args=[rate, capacity, max_wait])))
@@ -262,12 +270,16 @@ class LocalStore:
                 row.update(state="open", opened_at=self._clock(), probe_until=0.0)
             return BreakerState(row["state"])
 
-    def breaker_state(self, key: str, cooldown: float) -> BreakerState:
+    def breaker_peek(self, key: str, cooldown: float) -> BreakerDecision:
         with self._lock:
-            row = self._breaker(key)
-            if row["state"] == "open" and self._clock() >= row["opened_at"] + cooldown:
-                return BreakerState.HALF_OPEN
-            return BreakerState(row["state"])
+            now, row = self._clock(), self._breaker(key)
+            if row["state"] == "closed":
+                return BreakerDecision(True, BreakerState.CLOSED, 0.0)
+            if row["state"] == "open" and row["opened_at"] + cooldown > now:
+                return BreakerDecision(False, BreakerState.OPEN, row["opened_at"] + cooldown - now)
+            if row["state"] == "half_open" and row["probe_until"] > now:
+                return BreakerDecision(False, BreakerState.HALF_OPEN, row["probe_until"] - now)
+            return BreakerDecision(True, BreakerState.HALF_OPEN, 0.0)
 
     def bucket_reserve(self, key: str, rate: float, capacity: float, max_wait: float) -> float:
         with self._lock:
@@ -355,10 +367,14 @@ class CircuitBreaker:
     def failure(self) -> BreakerState:
         return self._store.breaker_failure(self._key, self.threshold, self._ttl)
 
+    def peek(self) -> BreakerDecision:
+        """What ``allow`` would answer now, without taking the half-open probe."""
+        return self._store.breaker_peek(self._key, self.cooldown)
+
     @property
     def state(self) -> BreakerState:
         """The state a caller would meet now (an open circuit past its cool-down is half-open)."""
-        return self._store.breaker_state(self._key, self.cooldown)
+        return self.peek().state
 
     def call(
         self,

@@ -160,6 +160,20 @@ def test_a_probe_that_never_reports_back_is_replaced_after_probe_timeout():
     assert breaker.allow().allowed
 
 
+def test_peek_reports_without_taking_the_half_open_probe():
+    clock = FakeClock()
+    breaker = CircuitBreaker(unique("b"), threshold=1, cooldown=10, store=LocalStore(clock))
+    breaker.failure()
+    assert breaker.peek().retry_in == pytest.approx(10)
+    clock.advance(10)
+
+    for _ in range(3):
+        assert breaker.peek().allowed
+
+    assert breaker.allow().allowed  # the probe was still there to take
+    assert not breaker.peek().allowed
+
+
 def test_exceptions_that_are_not_failures_do_not_count():
     breaker = CircuitBreaker(unique("b"), threshold=1, cooldown=10, store=LocalStore(FakeClock()))
 
@@ -194,7 +208,9 @@ def test_redis_breaker_full_cycle(redis_store):
 
     # then after the cool-down one probe passes, and a failing probe reopens it
     time.sleep(0.35)
+    assert breaker.peek().allowed
     assert breaker.allow().allowed
+    assert breaker.peek().state is BreakerState.HALF_OPEN
     assert not breaker.allow().allowed
     assert breaker.failure() is BreakerState.OPEN
     assert not breaker.allow().allowed
