@@ -73,6 +73,8 @@ def count_on_commit(counter: Counter, amount: float = 1) -> None:
 
 def set_webhook_circuit_state(*, endpoint_id: object, state: str) -> None:
     """Publish an endpoint's breaker state: ``closed``, ``half_open`` or ``open``."""
+    if state not in CIRCUIT_STATE_VALUES:
+        raise ValueError(f"unknown circuit state {state!r}")
     WEBHOOK_CIRCUIT_STATE.labels(endpoint=str(endpoint_id)).set(CIRCUIT_STATE_VALUES[state])
 
 

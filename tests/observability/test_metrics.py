@@ -1,0 +1,243 @@
+"""/metrics: Prometheus text with Carebook's business metrics, for allowed scrapers only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from core.metrics import (
+    BOOKING_CONFLICTS,
+    BOOKINGS,
+    CANCELLATIONS,
+    EVENTS_DELIVERED,
+    WEBHOOK_CIRCUIT_STATE,
+    WEBHOOK_FAILURES,
+    count_on_commit,
+    set_webhook_circuit_state,
+)
+from core.models import OutboxEvent
+
+LOOPBACK = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "127.0.0.1"}
+REMOTE = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "10.20.30.40"}
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "scrape-token-used-only-in-tests"
+
+
+def scrape(client, **extra) -> dict[str, dict[tuple, float]]:
+    """GET /metrics and parse it as Prometheus does: {metric: {labels: value}}."""
+    response = client.get("/metrics", **{**LOOPBACK, **extra})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    samples: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            key = tuple(sorted(sample.labels.items()))
+            samples.setdefault(sample.name, {})[key] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples[name][tuple(sorted(labels.items()))]
+
+
+@pytest.mark.django_db
+def test_metrics_exposes_the_business_counters_and_gauges(client):
+    # given some activity recorded through the public metric objects
+    before = scrape(client)
+    BOOKINGS.inc()
+    BOOKING_CONFLICTS.inc(2)
+    CANCELLATIONS.inc()
+    EVENTS_DELIVERED.inc(3)
+    WEBHOOK_FAILURES.inc()
+    set_webhook_circuit_state(endpoint_id=41, state="open")
+    set_webhook_circuit_state(endpoint_id=42, state="half_open")
+    # when
+    after = scrape(client)
+    # then each counter moved by exactly what was counted
+    for name, delta in [
+        ("bookings_total", 1),
+        ("booking_conflicts_total", 2),
+        ("cancellations_total", 1),
+        ("events_delivered_total", 3),
+        ("webhook_failures_total", 1),
+    ]:
+        assert value(after, name) - value(before, name) == delta, name
+    # and the circuit gauge is labelled by endpoint: 2 open, 1 half-open
+    assert value(after, "webhook_circuit_state", endpoint="41") == 2
+    assert value(after, "webhook_circuit_state", endpoint="42") == 1
+    # and django-prometheus's own request metrics are there too
+    assert any(name.startswith("django_http_requests") for name in after)
+
+
+@pytest.mark.django_db
+def test_events_pending_counts_undelivered_outbox_rows_at_scrape_time(client):
+    # given two undelivered events and one delivered
+    from django.utils import timezone
+
+    OutboxEvent.objects.create(name="appointment.scheduled")
+    OutboxEvent.objects.create(name="appointment.cancelled")
+    OutboxEvent.objects.create(name="appointment.updated", delivered_at=timezone.now())
+    # when
+    samples = scrape(client)
+    # then
+    assert value(samples, "events_pending") == 2
+    # and it follows the table, not a value someone set
+    OutboxEvent.objects.filter(delivered_at__isnull=True).update(delivered_at=timezone.now())
+    assert value(scrape(client), "events_pending") == 0
+
+
+def test_a_scrape_survives_an_unreadable_outbox(client):
+    # given no database access at all (no django_db mark: any query raises)
+    # when
+    samples = scrape(client)
+    # then the scrape still answers; only events_pending is left out
+    assert "events_pending" not in samples
+    assert "bookings_total" in samples
+
+
+def book_then_fail() -> None:
+    with transaction.atomic():
+        count_on_commit(BOOKINGS)
+        raise RuntimeError("booking failed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_count_on_commit_counts_only_committed_work(client):
+    # given
+    before = value(scrape(client), "bookings_total")
+    # when one booking commits and another rolls back
+    with transaction.atomic():
+        count_on_commit(BOOKINGS)
+    with pytest.raises(RuntimeError, match="booking failed"):
+        book_then_fail()
+    # then only the committed one is counted
+    assert value(scrape(client), "bookings_total") - before == 1
+
+
+def test_unknown_circuit_state_is_refused_without_creating_a_series():
+    # when
+    with pytest.raises(ValueError, match="ajar"):
+        set_webhook_circuit_state(endpoint_id=1001, state="ajar")
+    # then
+    (family,) = WEBHOOK_CIRCUIT_STATE.collect()
+    assert {"endpoint": "1001"} not in [sample.labels for sample in family.samples]
+
+
+# --- who may scrape --------------------------------------------------------------------
+
+
+def test_a_client_outside_the_allowed_networks_gets_403_in_the_envelope(client):
+    # when
+    response = client.get("/metrics", HTTP_X_REQUEST_ID="scrape-denied-0001", **REMOTE)
+    # then
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": {
+            "code": "permission_denied",
+            "message": "Metrics are not available to this client.",
+            "details": {},
+            "request_id": "scrape-denied-0001",
+        }
+    }
+    assert b"bookings_total" not in response.content
+
+
+@override_settings(METRICS_ALLOWED_CIDRS=["10.20.0.0/16"])
+def test_a_client_in_METRICS_ALLOWED_CIDRS_may_scrape(client):
+    assert client.get("/metrics", **REMOTE).status_code == 200
+    other = {**REMOTE, "REMOTE_ADDR": "10.21.0.1"}
+    assert client.get("/metrics", **other).status_code == 403
+
+
+@override_settings(METRICS_BEARER_TOKEN=TOKEN)
+def test_the_bearer_token_admits_a_remote_scraper_and_a_wrong_one_does_not(client):
+    good = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", **REMOTE)
+    wrong = client.get(
+        "/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token-for-test", **REMOTE
+    )
+    basic = client.get(
+        "/metrics", HTTP_AUTHORIZATION="Basic s3cret-scrape-token-for-tests", **REMOTE
+    )
+    assert good.status_code == 200
+    assert b"bookings_total" in good.content
+    assert wrong.status_code == 403
+    assert basic.status_code == 403
+
+
+def test_no_token_configured_means_no_token_is_accepted(client):
+    # given METRICS_BEARER_TOKEN is empty (the default): an empty bearer must not match
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer ", **REMOTE)
+    assert response.status_code == 403
+
+
+def test_a_proxied_request_is_not_trusted_by_its_loopback_address(client):
+    # given a reverse proxy on the same host forwarding an outside client
+    response = client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9", **LOOPBACK)
+    # then loopback alone does not admit it
+    assert response.status_code == 403
+
+
+def test_metrics_is_outside_the_api_prefix(client):
+    assert client.get("/api/v1/metrics", **LOOPBACK).status_code == 404
+
+
+# --- several processes (gunicorn workers, prefork Celery children) -----------------------
+
+_CHILD = """
+import django, os, sys
+django.setup()
+from core.metrics import BOOKINGS, set_webhook_circuit_state
+BOOKINGS.inc(int(sys.argv[1]))
+set_webhook_circuit_state(endpoint_id=7, state=sys.argv[2])
+"""
+
+_SCRAPER = """
+import django, json
+django.setup()
+from django.test import Client
+response = Client(HTTP_HOST="localhost").get("/metrics")
+print(json.dumps({"status": response.status_code, "body": response.content.decode()}))
+"""
+
+
+def test_multiprocess_dir_sums_counters_across_processes(tmp_path):
+    # given PROMETHEUS_MULTIPROC_DIR shared by two worker processes and the scraper
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LOG_LEVEL": "ERROR",
+    }
+
+    def run(script: str, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+
+    # when one process books 2, another 3, and the last sets the circuit open
+    run(_CHILD, "2", "closed")
+    run(_CHILD, "3", "open")
+    scraped = json.loads(run(_SCRAPER).strip().splitlines()[-1])
+    # then one scrape from a third process sees them all
+    assert scraped["status"] == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped["body"])
+        for s in family.samples
+    }
+    assert samples[("bookings_total", ())] == 5
+    assert samples[("webhook_circuit_state", (("endpoint", "7"),))] == 2
