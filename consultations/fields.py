@@ -10,6 +10,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+MAX_ID = 2**63 - 1  # the largest bigint primary key; beyond it a 400, not a database error
+
 
 class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
@@ -37,6 +39,11 @@ class StrictChoiceField(serializers.ChoiceField):
         if not isinstance(data, str):
             self.fail("invalid_choice", input=data)
         return super().to_internal_value(data)
+
+
+class IdField(StrictIntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 def reject_unknown_fields(serializer: serializers.Serializer[Any], data: Any) -> None:

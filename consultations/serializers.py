@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from consultations.fields import (
+    IdField,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -88,7 +89,7 @@ class AddendumInputSerializer(serializers.Serializer[Any]):
 
 
 class PrescriptionInputSerializer(serializers.Serializer[Any]):
-    consultation = StrictIntegerField(min_value=1)
+    consultation = IdField()
     medication = StrictCharField(max_length=200)
     dose = StrictCharField(max_length=100)
     route = StrictChoiceField(choices=Prescription.Route.choices)

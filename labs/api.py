@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from consultations.access import clinical_reads_audit
 from consultations.api import IsRecordReader, query, signed_in, validated
-from consultations.fields import StrictCharField, StrictChoiceField, StrictIntegerField
+from consultations.fields import IdField, StrictCharField, StrictChoiceField
 from core.pagination import DefaultPagination
 from labs import selectors, services
 from labs.flags import Ranges
@@ -94,8 +94,8 @@ class ReferenceRangeSerializer(serializers.Serializer[Any]):
 
 
 class LabResultInputSerializer(serializers.Serializer[Any]):
-    patient = StrictIntegerField(min_value=1)
-    consultation = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    patient = IdField()
+    consultation = IdField(required=False, allow_null=True)
     test_code = StrictCharField(max_length=32)
     test_name = StrictCharField(max_length=200)
     value = LabValueField()
@@ -108,7 +108,7 @@ class LabResultInputSerializer(serializers.Serializer[Any]):
         required=False,
         default=LabResult.Status.FINAL,
     )
-    supersedes = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    supersedes = IdField(required=False, allow_null=True)
 
 
 class LabResultOutputSerializer(serializers.ModelSerializer[LabResult]):

@@ -41,7 +41,9 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
 
 
 def scheduled_consultation(clinician, patient, *, hours: float = 72, **fields) -> Consultation:
-    return ConsultationFactory(appointment=appointment_for(clinician, patient, hours=hours), **fields)
+    return ConsultationFactory(
+        appointment=appointment_for(clinician, patient, hours=hours), **fields
+    )
 
 
 def in_progress_consultation(clinician, patient, **fields) -> Consultation:
