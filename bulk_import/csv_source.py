@@ -106,6 +106,13 @@ class Record:
 def iter_records(raw: IO[bytes]) -> Iterator[Record]:
     """Yield every non-blank data record of ``raw`` after checking its header."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    try:
+        yield from _records(text)
+    finally:
+        text.detach()  # leave ``raw`` open for its owner (a collected wrapper would close it)
+
+
+def _records(text: IO[str]) -> Iterator[Record]:
     reader = csv.reader(text, strict=False)
     try:
         header = parse_header(next(reader, []))

@@ -214,6 +214,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith("redis"):
+    # acks_late: a message a dead worker held returns to the queue after this long. It must
+    # exceed the longest task (imports: 1 h); tests that kill a worker set it short.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600)
+    }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True
@@ -245,6 +251,21 @@ SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
 )
 SCHEDULING_RULE_HORIZON_DAYS = env.int("SCHEDULING_RULE_HORIZON_DAYS", default=56)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# Bulk hospital import (docs/bulk_import.md). Uploads are streamed to MEDIA_ROOT.
+BULK_IMPORT_MAX_UPLOAD_BYTES = env.int("BULK_IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# External hospital directory sync after an import; off while DIRECTORY_SYNC_URL is empty.
+DIRECTORY_SYNC_URL = env.str("DIRECTORY_SYNC_URL", default="")
+DIRECTORY_SYNC_TOKEN = env.str("DIRECTORY_SYNC_TOKEN", default="")
+DIRECTORY_SYNC_RATE_PER_SECOND = env.float("DIRECTORY_SYNC_RATE_PER_SECOND", default=10.0)
+DIRECTORY_SYNC_BURST = env.int("DIRECTORY_SYNC_BURST", default=1)
+DIRECTORY_SYNC_TIMEOUT_SECONDS = env.float("DIRECTORY_SYNC_TIMEOUT_SECONDS", default=5.0)
+DIRECTORY_SYNC_MAX_ATTEMPTS = env.int("DIRECTORY_SYNC_MAX_ATTEMPTS", default=5)
+DIRECTORY_SYNC_BACKOFF_BASE_SECONDS = env.float("DIRECTORY_SYNC_BACKOFF_BASE_SECONDS", default=0.5)
+DIRECTORY_SYNC_BREAKER_THRESHOLD = env.int("DIRECTORY_SYNC_BREAKER_THRESHOLD", default=5)
+DIRECTORY_SYNC_BREAKER_COOLDOWN_SECONDS = env.float(
+    "DIRECTORY_SYNC_BREAKER_COOLDOWN_SECONDS", default=30.0
+)
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Carebook <no-reply@carebook.example>")

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("labs.urls")),
     path("", include("core.urls")),
     path("", include("audit.urls")),
+    path("", include("bulk_import.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,148 @@
+"""The import from upload to finished job, on the real database (COPY path on PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from django.core.files import File
+
+from accounts.models import Hospital
+from bulk_import.importer import MAX_REJECTS_IN_JOB
+from bulk_import.services import hospital_import_run, hospital_import_start, upload_name
+from core.models import Job, OutboxEvent
+from tests.bulk_import.csvs import HEADER, hospital_row, write_hospital_csv
+from tests.factories import HospitalFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run_import(path: Path, user) -> Job:
+    with path.open("rb") as handle:
+        job = hospital_import_start(user=user, upload=File(handle, name=path.name))
+    return hospital_import_run(job_id=job.id)
+
+
+def table_rows() -> list[tuple[str, ...]]:
+    return [
+        tuple(str(v) for v in values)
+        for values in Hospital.objects.order_by("code").values_list(*HEADER)
+    ]
+
+
+def rejects_csv(job: Job) -> list[list[str]]:
+    with job.file.open("rb") as handle:
+        return list(csv.reader(handle.read().decode().splitlines()))
+
+
+class TestLargeImport:
+    def test_100k_rows_import_exactly_and_a_second_run_changes_nothing(self, tmp_path):
+        # given a 100,000-row directory file
+        path = tmp_path / "directory.csv"
+        write_hospital_csv(path, 100_000)
+        staff = StaffFactory()
+
+        # when staff import it
+        job = run_import(path, staff)
+
+        # then every row is in the table exactly as written, and the job says so
+        assert job.status == Job.Status.SUCCEEDED
+        assert job.progress == 100
+        assert job.result["created"] == 100_000
+        assert job.result["rows"] == 100_000
+        assert (job.result["updated"], job.result["unchanged"], job.result["rejected"]) == (0, 0, 0)
+        assert table_rows() == [hospital_row(i) for i in range(100_000)]
+        assert OutboxEvent.objects.filter(name="import.completed").count() == 1
+
+        # when the same file is imported again
+        before = dict(Hospital.objects.values_list("code", "updated_at"))
+        again = run_import(path, staff)
+
+        # then nothing changed, not even a timestamp, and the result says so
+        assert again.result["created"] == again.result["updated"] == 0
+        assert again.result["unchanged"] == 100_000
+        assert again.result["message"].startswith("No hospital changed")
+        assert dict(Hospital.objects.values_list("code", "updated_at")) == before
+        assert not Path(job.file.storage.path(upload_name(job.id))).exists()  # upload removed
+
+
+class TestRejects:
+    def test_one_percent_bad_rows_are_reported_and_the_rest_imported(self, tmp_path):
+        # given 20,000 rows of which every 100th has a malformed postal code
+        path = tmp_path / "directory.csv"
+        bad_rows = write_hospital_csv(path, 20_000, bad_every=100)
+        assert len(bad_rows) == 200
+
+        # when imported
+        job = run_import(path, StaffFactory())
+
+        # then the good rows are in, and each bad row is reported with its number and field
+        assert job.result["created"] == 19_800
+        assert job.result["rejected"] == 200
+        assert Hospital.objects.count() == 19_800
+        assert [e["row"] for e in job.errors] == sorted(bad_rows)
+        assert {e["field"] for e in job.errors} == {"postal_code"}
+        first = min(bad_rows)
+        assert job.errors[0]["message"] == (
+            f"row {first}, postal_code: Enter a postal code of 3-12 letters, digits, "
+            "spaces or hyphens."
+        )
+        lines = rejects_csv(job)
+        assert lines[0] == ["row", "field", "message"]
+        assert [int(line[0]) for line in lines[1:]] == sorted(bad_rows)
+
+    def test_more_than_1000_rejects_are_all_in_the_file_and_the_first_in_the_job(self, tmp_path):
+        path = tmp_path / "bad.csv"
+        bad_rows = write_hospital_csv(path, 3_000, bad_every=2)
+
+        job = run_import(path, StaffFactory())
+
+        assert job.result["rejected"] == 1_500
+        assert len(job.errors) == MAX_REJECTS_IN_JOB
+        assert job.result["rejects_listed"] == MAX_REJECTS_IN_JOB
+        assert [e["row"] for e in job.errors] == sorted(bad_rows)[:MAX_REJECTS_IN_JOB]
+        assert len(rejects_csv(job)) == 1 + 1_500
+
+    def test_duplicate_codes_keep_the_first_row_and_reject_the_others(self, tmp_path):
+        # given a code repeated inside one batch and across batches
+        path = tmp_path / "dups.csv"
+        rows = [hospital_row(i) for i in range(30)]
+        rows.insert(5, hospital_row(2, name_suffix=" again"))  # file row 7 repeats row 4
+        rows.append(hospital_row(0, name_suffix=" again"))  # the last row repeats row 2
+        path.write_text(",".join(HEADER) + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+
+        # when imported in batches of 10 rows, so that the repeats span batches
+        from bulk_import import importer
+
+        original = importer.IMPORT_BATCH_ROWS
+        importer.IMPORT_BATCH_ROWS = 10
+        try:
+            job = run_import(path, StaffFactory())
+        finally:
+            importer.IMPORT_BATCH_ROWS = original
+
+        # then the first occurrence wins and each repeat is a reject naming the first row
+        assert job.result["created"] == 30
+        assert [(e["row"], e["field"]) for e in job.errors] == [(7, "code"), (33, "code")]
+        assert "duplicate of row 4" in job.errors[0]["message"]
+        assert "duplicate of row 2" in job.errors[1]["message"]
+        assert Hospital.objects.get(code="H0000002").name == "Example Hospital 2"
+        assert Hospital.objects.get(code="H0000000").name == "Example Hospital 0"
+
+
+class TestUpsert:
+    def test_changed_rows_are_updated_and_others_untouched(self, tmp_path):
+        # given hospitals already in the table, one of them different from the file
+        HospitalFactory(code="H0000000", name="Old Name")
+        same = HospitalFactory(**dict(zip(HEADER, hospital_row(1), strict=True)))
+        path = tmp_path / "d.csv"
+        write_hospital_csv(path, 3)
+
+        job = run_import(path, StaffFactory())
+
+        assert (job.result["created"], job.result["updated"], job.result["unchanged"]) == (1, 1, 1)
+        assert Hospital.objects.get(code="H0000000").name == "Example Hospital 0"
+        same_after = Hospital.objects.get(code="H0000001")
+        assert same_after.updated_at == same.updated_at
+        assert table_rows() == [hospital_row(i) for i in range(3)]
