@@ -1,0 +1,346 @@
+"""One table: every role x every endpoint of the clinical records and of the foundation.
+
+Each row names an action on patient A's records (or a role-gated foundation endpoint)
+and the status each role must get. Every refusal (4xx) must leave the database exactly
+as it was. Roles: patient A (the record's owner), patient B, the doctor who treats A,
+an unrelated doctor (treats only B), a psychologist who also treats A, staff, anonymous.
+
+Not in the table: the credential flows (register, token, refresh, logout), which are
+not role decisions and have their own tests in tests/accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import ClinicianProfile, Hospital, User
+from scheduling.models import AvailabilityRule
+from tests.consultations.factories import World, clinical_world, db_state
+from tests.factories import SlotFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("patient_a", "patient_b", "doctor", "other_doctor", "psychologist", "staff", "anonymous")
+
+
+def R(
+    patient_a: int,
+    patient_b: int,
+    doctor: int,
+    other_doctor: int,
+    psychologist: int,
+    staff: int,
+    anonymous: int,
+) -> dict[str, int]:
+    return dict(
+        zip(
+            ROLES,
+            (patient_a, patient_b, doctor, other_doctor, psychologist, staff, anonymous),
+            strict=True,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    method: str
+    path: Callable[[World], str]
+    expected: dict[str, int]
+    body: Callable[[World], Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+def _future(days: int, hour: int) -> str:
+    moment = timezone.now().replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (moment + timedelta(days=days)).isoformat()
+
+
+def _lab(world: World) -> dict[str, Any]:
+    return {
+        "patient": world.patient_a.pk,
+        "test_code": "2345-7",
+        "test_name": "Glucose",
+        "value": 5.4,
+        "unit": "mmol/L",
+        "reference_range": {"low": 3.9, "high": 5.5},
+        "collected_at": (timezone.now() - timedelta(hours=2)).isoformat(),
+    }
+
+
+def _prescription(world: World) -> dict[str, Any]:
+    return {
+        "consultation": world.done_consultation.pk,
+        "medication": "Amoxicillin",
+        "dose": "500 mg",
+        "route": "oral",
+        "frequency": "three times daily",
+        "duration": "7 days",
+        "quantity": 21,
+    }
+
+
+# R(patient A, patient B, doctor of A, unrelated doctor, psychologist of A, staff, anonymous)
+ACTIONS = [
+    # --- clinical records (this issue) --------------------------------------------------
+    Action(
+        "consultations list",
+        "get",
+        lambda w: "/api/v1/consultations/",
+        R(200, 200, 200, 200, 200, 403, 401),
+    ),
+    Action(
+        "consultation read",
+        "get",
+        lambda w: f"/api/v1/consultations/{w.open_consultation.pk}/",
+        R(200, 404, 200, 404, 200, 403, 401),
+    ),
+    Action(
+        "consultation notes",
+        "patch",
+        lambda w: f"/api/v1/consultations/{w.open_consultation.pk}/",
+        R(403, 403, 200, 404, 403, 403, 401),
+        body=lambda w: {"notes": "new"},
+    ),
+    Action(
+        "consultation status",
+        "patch",
+        lambda w: f"/api/v1/consultations/{w.open_consultation.pk}/status/",
+        R(403, 403, 200, 404, 403, 403, 401),
+        body=lambda w: {"status": "in_progress"},
+    ),
+    Action(
+        "consultation addendum",
+        "post",
+        lambda w: f"/api/v1/consultations/{w.done_consultation.pk}/addenda/",
+        R(403, 403, 201, 404, 403, 403, 401),
+        body=lambda w: {"text": "addendum"},
+    ),
+    Action(
+        "prescriptions list",
+        "get",
+        lambda w: "/api/v1/prescriptions/",
+        R(200, 200, 200, 200, 200, 403, 401),
+    ),
+    Action(
+        "prescription create",
+        "post",
+        lambda w: "/api/v1/prescriptions/",
+        R(403, 403, 201, 404, 403, 403, 401),
+        body=_prescription,
+    ),
+    Action(
+        "prescription read",
+        "get",
+        lambda w: f"/api/v1/prescriptions/{w.prescription.pk}/",
+        R(200, 404, 200, 404, 200, 403, 401),
+    ),
+    Action(
+        "prescription edit",
+        "patch",
+        lambda w: f"/api/v1/prescriptions/{w.prescription.pk}/",
+        R(405, 405, 405, 405, 405, 403, 401),
+        body=lambda w: {"dose": "1 g"},
+    ),
+    Action(
+        "prescription pdf",
+        "get",
+        lambda w: f"/api/v1/prescriptions/{w.prescription.pk}/pdf/",
+        R(200, 404, 200, 404, 200, 403, 401),
+    ),
+    Action(
+        "prescription cancel",
+        "post",
+        lambda w: f"/api/v1/prescriptions/{w.prescription.pk}/cancel/",
+        R(403, 403, 200, 404, 403, 403, 401),
+        body=lambda w: {"reason": "wrong dose"},
+    ),
+    Action(
+        "lab results list",
+        "get",
+        lambda w: "/api/v1/lab-results/",
+        R(200, 200, 200, 200, 200, 403, 401),
+    ),
+    Action(
+        "lab result create",
+        "post",
+        lambda w: "/api/v1/lab-results/",
+        R(403, 403, 201, 404, 201, 403, 401),
+        body=_lab,
+    ),
+    Action(
+        "lab result read",
+        "get",
+        lambda w: f"/api/v1/lab-results/{w.lab_result.pk}/",
+        R(200, 404, 200, 404, 200, 403, 401),
+    ),
+    # --- foundation -----------------------------------------------------------------------
+    Action("me", "get", lambda w: "/api/v1/me/", R(200, 200, 200, 200, 200, 200, 401)),
+    Action(
+        "user read (patient A)",
+        "get",
+        lambda w: f"/api/v1/users/{w.patient_a.pk}/",
+        R(200, 404, 404, 404, 404, 200, 401),
+    ),
+    Action(
+        "user create",
+        "post",
+        lambda w: "/api/v1/users/",
+        R(403, 403, 403, 403, 403, 201, 401),
+        body=lambda w: {
+            "email": "new.doctor@example.test",
+            "password": "A-long-unusual-pass-93",
+            "role": "doctor",
+            "first_name": "New",
+            "last_name": "Doctor",
+        },
+    ),
+    Action(
+        "clinicians directory",
+        "get",
+        lambda w: "/api/v1/clinicians/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "hospitals list",
+        "get",
+        lambda w: "/api/v1/hospitals/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "hospital read",
+        "get",
+        lambda w: f"/api/v1/hospitals/{w.doctor.clinician_profile.hospital_id}/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "availability list",
+        "get",
+        lambda w: "/api/v1/availability/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "availability create",
+        "post",
+        lambda w: "/api/v1/availability/",
+        R(403, 403, 201, 201, 201, 403, 401),
+        body=lambda w: {"start": _future(20, 9), "end": _future(20, 10)},
+    ),
+    Action(
+        "appointments list",
+        "get",
+        lambda w: "/api/v1/appointments/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "appointment book",
+        "post",
+        lambda w: "/api/v1/appointments/",
+        R(201, 201, 403, 403, 403, 403, 401),
+        body=lambda w: {"slot": SlotFactory(clinician=w.doctor).pk},
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-key-1"},
+    ),
+    Action(
+        "appointment read (A's)",
+        "get",
+        lambda w: f"/api/v1/appointments/{w.open_consultation.appointment_id}/",
+        R(200, 404, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "appointment cancel (A's)",
+        "post",
+        lambda w: f"/api/v1/appointments/{w.open_consultation.appointment_id}/cancel/",
+        R(200, 404, 200, 404, 404, 200, 401),
+        body=lambda w: {},
+    ),
+    Action(
+        "patient A's appointments",
+        "get",
+        lambda w: f"/api/v1/patients/{w.patient_a.pk}/appointments/",
+        R(200, 404, 200, 404, 200, 200, 401),
+    ),
+    Action(
+        "the doctor's appointments",
+        "get",
+        lambda w: f"/api/v1/clinicians/{w.doctor.pk}/appointments/",
+        R(200, 200, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "audit log", "get", lambda w: "/api/v1/audit-events/", R(403, 403, 403, 403, 403, 200, 401)
+    ),
+]
+
+CASES = [
+    pytest.param(action, role, id=f"{action.name} | {role}") for action in ACTIONS for role in ROLES
+]
+
+
+def foundation_state() -> dict[str, Any]:
+    return {
+        **db_state(),
+        "users": list(User.objects.order_by("pk").values("pk", "email", "role", "is_active")),
+        "profiles": ClinicianProfile.objects.count(),
+        "hospitals": Hospital.objects.count(),
+        "rules": AvailabilityRule.objects.count(),
+    }
+
+
+def client_as(world: World, role: str) -> APIClient:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    client = APIClient()
+    if role != "anonymous":
+        token = RefreshToken.for_user(getattr(world, role)).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.mark.parametrize(("action", "role"), CASES)
+def test_permission_matrix(action: Action, role: str):
+    # given the clinical world and the role's client
+    world = clinical_world()
+    client = client_as(world, role)
+    path = action.path(world)
+    body = action.body(world) if action.body is not None else None
+    before = foundation_state()
+    # when the role performs the action
+    kwargs: dict[str, Any] = {"format": "json", **(action.headers or {})}
+    if body is not None:
+        kwargs["data"] = body
+    response = getattr(client, action.method)(path, **kwargs)
+    # then the status is the table's, in the error envelope when refused, changing nothing
+    expected = action.expected[role]
+    assert response.status_code == expected, (action.name, role, response.content[:300])
+    if expected >= 400:
+        assert "error" in response.json()
+        assert foundation_state() == before
+
+
+def test_the_table_covers_every_clinical_endpoint():
+    """A new clinical URL without a row here fails this test."""
+    from consultations.urls import urlpatterns as consultation_urls
+    from labs.urls import urlpatterns as lab_urls
+
+    routes = {str(p.pattern) for p in [*consultation_urls, *lab_urls]}
+    row_of_route = {
+        "consultations/": "consultations list",
+        "consultations/<int:consultation_id>/": "consultation read",
+        "consultations/<int:consultation_id>/status/": "consultation status",
+        "consultations/<int:consultation_id>/addenda/": "consultation addendum",
+        "prescriptions/": "prescription create",
+        "prescriptions/<int:prescription_id>/": "prescription read",
+        "prescriptions/<int:prescription_id>/cancel/": "prescription cancel",
+        "prescriptions/<int:prescription_id>/pdf/": "prescription pdf",
+        "lab-results/": "lab result create",
+        "lab-results/<int:lab_result_id>/": "lab result read",
+    }
+    assert routes == set(row_of_route)
+    names = {action.name for action in ACTIONS}
+    assert set(row_of_route.values()) <= names
