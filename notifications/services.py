@@ -169,7 +169,8 @@ def notification_retry(*, notification_id: int) -> Notification | None:
     """Try a failed notification again (its retry task, or the periodic sweep)."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the appointment join.
+            Notification.objects.select_for_update(of=("self",))
             .select_related("recipient", "appointment__patient", "appointment__clinician")
             .filter(pk=notification_id)
             .first()

@@ -1,0 +1,338 @@
+"""Appointment emails and 24 h reminders: one per recipient per event, in their time zone."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from core.models import OutboxEvent
+from core.outbox import outbox_event_deliver
+from notifications.events import email_on_appointment_event
+from notifications.models import Notification
+from notifications.services import (
+    MAX_ATTEMPTS,
+    notification_retry,
+    notifications_retry_failed,
+    notifications_send_due_reminders,
+    reminder_event_id,
+)
+from scheduling.models import Appointment
+from scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
+from tests.factories import AppointmentFactory, DoctorFactory, PatientFactory, SlotFactory
+
+pytestmark = pytest.mark.django_db
+
+Kind = Notification.Kind
+
+
+def local(moment, zone: str) -> str:
+    """The recipient-local wall clock and zone, as the email must show it."""
+    at = moment.astimezone(ZoneInfo(zone))
+    return f"{at:%H:%M} ({zone}, {at.tzname()})"
+
+
+@pytest.fixture
+def people():
+    patient = PatientFactory(time_zone="Europe/Paris", first_name="Paula")
+    doctor = DoctorFactory(time_zone="America/New_York", first_name="Dana")
+    return patient, doctor
+
+
+def book(patient, doctor, *, days: int = 3, hour: int = 15) -> Appointment:
+    start = (timezone.now() + timedelta(days=days)).replace(
+        hour=hour, minute=0, second=0, microsecond=0
+    )
+    slot = SlotFactory(clinician=doctor, start=start, end=start + timedelta(minutes=30))
+    return appointment_book(patient=patient, slot_id=slot.pk)
+
+
+def deliver(name: str) -> OutboxEvent:
+    event = OutboxEvent.objects.filter(name=name).latest("created_at")
+    outbox_event_deliver(event_id=event.id)
+    return event
+
+
+def test_booking_emails_patient_and_clinician_in_their_own_time_zones(people):
+    # given a booking by a patient in Paris with a doctor in New York
+    patient, doctor = people
+    appointment = book(patient, doctor)
+
+    # when the outbox delivers appointment.scheduled
+    event = deliver("appointment.scheduled")
+
+    # then each got one email, with the time on their own clock and the zone named
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    assert set(by_recipient) == {patient.email, doctor.email}
+    assert local(appointment.start, "Europe/Paris") in by_recipient[patient.email].body
+    assert local(appointment.start, "America/New_York") in by_recipient[doctor.email].body
+    assert f"with {doctor}" in by_recipient[patient.email].body
+    assert f"with your patient {patient}" in by_recipient[doctor.email].body
+    assert by_recipient[patient.email].subject == "Your appointment is booked"
+    # and each has a sent Notification record
+    records = Notification.objects.filter(event_id=event.id).order_by("recipient_id")
+    assert [(n.recipient, n.kind, n.status, n.attempts) for n in records] == sorted(
+        [
+            (patient, Kind.APPOINTMENT_SCHEDULED, "sent", 1),
+            (doctor, Kind.APPOINTMENT_SCHEDULED, "sent", 1),
+        ],
+        key=lambda row: row[0].pk,
+    )
+    assert all(n.sent_at is not None and n.channel == "email" for n in records)
+
+
+def test_each_sent_email_publishes_notification_sent(people):
+    patient, doctor = people
+    book(patient, doctor)
+
+    deliver("appointment.scheduled")
+
+    sent_events = OutboxEvent.objects.filter(name="notification.sent")
+    assert sorted(e.payload["recipient_id"] for e in sent_events) == sorted([patient.pk, doctor.pk])
+    notification = Notification.objects.get(recipient=patient)
+    event = sent_events.get(payload__recipient_id=patient.pk)
+    assert event.payload["notification_id"] == notification.pk
+    assert event.payload["kind"] == "appointment_scheduled"
+    assert event.aggregate_type == "notifications.notification"
+
+
+def test_exactly_one_email_per_recipient_when_the_event_is_handled_twice(people):
+    # given a booked appointment whose event was delivered once
+    patient, doctor = people
+    book(patient, doctor)
+    event = deliver("appointment.scheduled")
+    assert len(mail.outbox) == 2
+
+    # when the handler runs again: directly (as a redelivered message would), and through
+    # the outbox after its delivery record is gone
+    email_on_appointment_event(event)
+    email_on_appointment_event(event)
+    OutboxEvent.objects.filter(id=event.id).update(delivered_at=None)
+    event.deliveries.filter(subscriber="notifications.email").delete()
+    outbox_event_deliver(event_id=event.id)
+
+    # then still one email and one record per recipient
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([patient.email, doctor.email])
+    assert Notification.objects.filter(event_id=event.id).count() == 2
+    assert OutboxEvent.objects.filter(name="notification.sent").count() == 2
+
+
+def test_the_database_refuses_a_second_record_for_the_same_event_recipient_and_kind(people):
+    patient, doctor = people
+    book(patient, doctor)
+    event = deliver("appointment.scheduled")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.create(
+            event_id=event.id, recipient=patient, kind=Kind.APPOINTMENT_SCHEDULED
+        )
+
+
+def test_reschedule_email_shows_old_and_new_time(people):
+    patient, doctor = people
+    appointment = book(patient, doctor, days=3)
+    old_start = appointment.start
+    new_start = old_start + timedelta(days=1, hours=2)
+    new_slot = SlotFactory(clinician=doctor, start=new_start, end=new_start + timedelta(minutes=30))
+    mail.outbox.clear()
+
+    appointment_reschedule(actor=patient, appointment_id=appointment.pk, new_slot_id=new_slot.pk)
+    deliver("appointment.rescheduled")
+
+    [to_patient] = [m for m in mail.outbox if m.to == [patient.email]]
+    assert to_patient.subject == "Your appointment has moved"
+    assert f"Was: {old_start.astimezone(ZoneInfo('Europe/Paris')):%A}" in to_patient.body
+    assert local(old_start, "Europe/Paris") in to_patient.body
+    assert local(new_start, "Europe/Paris") in to_patient.body
+    assert Notification.objects.filter(kind=Kind.APPOINTMENT_RESCHEDULED).count() == 2
+
+
+def test_cancellation_emails_both(people):
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    mail.outbox.clear()
+
+    appointment_cancel(actor=patient, appointment_id=appointment.pk)
+    deliver("appointment.cancelled")
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([patient.email, doctor.email])
+    assert all(m.subject == "Your appointment is cancelled" for m in mail.outbox)
+    assert all("has been cancelled" in m.body for m in mail.outbox)
+
+
+def test_an_event_for_an_unknown_appointment_sends_nothing():
+    class Ghost:
+        id = "00000000-0000-0000-0000-000000000001"
+        name = "appointment.scheduled"
+        payload = {"appointment_id": 999_999}
+        aggregate_type = "scheduling.appointment"
+        aggregate_id = "999999"
+
+    email_on_appointment_event(Ghost())  # type: ignore[arg-type]
+
+    assert mail.outbox == []
+    assert Notification.objects.count() == 0
+
+
+# --- failures and retries ----------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_mail_server_failure_is_recorded_and_a_retry_sends_once(people):
+    # given an SMTP server that is down
+    patient, doctor = people
+    book(patient, doctor)
+    smtp_down = override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=closed_port(),
+        EMAIL_TIMEOUT=2,
+    )
+
+    # when the event is handled
+    with smtp_down:
+        deliver("appointment.scheduled")
+
+    # then both notifications are failed, with the error, and nothing was announced
+    failed = Notification.objects.filter(status="failed")
+    assert failed.count() == 2
+    assert all(n.attempts == 1 and "Connection" in n.last_error for n in failed)
+    assert all(n.sent_at is None for n in failed)
+    assert not OutboxEvent.objects.filter(name="notification.sent").exists()
+
+    # when the server is back and the retry runs (twice: a duplicated retry message)
+    for notification in failed:
+        notification_retry(notification_id=notification.pk)
+        notification_retry(notification_id=notification.pk)
+
+    # then each recipient got exactly one email
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([patient.email, doctor.email])
+    assert set(Notification.objects.values_list("status", "attempts")) == {("sent", 2)}
+    assert OutboxEvent.objects.filter(name="notification.sent").count() == 2
+
+
+def test_retries_stop_after_max_attempts(people):
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    notification = Notification.objects.create(
+        recipient=patient,
+        event_id=reminder_event_id(appointment),
+        kind=Kind.APPOINTMENT_SCHEDULED,
+        appointment=appointment,
+        status="failed",
+        attempts=MAX_ATTEMPTS,
+    )
+
+    notification_retry(notification_id=notification.pk)
+
+    assert mail.outbox == []
+    notification.refresh_from_db()
+    assert notification.attempts == MAX_ATTEMPTS
+
+
+def test_sweep_retries_old_failed_notifications(people):
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    notification = Notification.objects.create(
+        recipient=doctor,
+        event_id=reminder_event_id(appointment),
+        kind=Kind.APPOINTMENT_SCHEDULED,
+        appointment=appointment,
+        status="failed",
+        attempts=1,
+    )
+    Notification.objects.filter(pk=notification.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+
+    assert notifications_retry_failed() == 1
+
+    notification.refresh_from_db()
+    assert notification.status == "sent"
+    assert [m.to for m in mail.outbox] == [[doctor.email]]
+
+
+# --- reminders ---------------------------------------------------------------------------
+
+
+def appointment_starting_in(hours: float, *, booked_days_ago: float = 3, **fields):
+    start = timezone.now() + timedelta(hours=hours)
+    slot = SlotFactory(start=start, end=start + timedelta(minutes=30), status="booked")
+    appointment = AppointmentFactory(slot=slot, **fields)
+    Appointment.objects.filter(pk=appointment.pk).update(
+        created_at=timezone.now() - timedelta(days=booked_days_ago)
+    )
+    return appointment
+
+
+def test_reminders_go_out_once_24_hours_ahead(people):
+    # given appointments tomorrow, in two days, cancelled, and one booked only today
+    patient, _ = people
+    due = appointment_starting_in(20, patient=patient)
+    appointment_starting_in(30)
+    appointment_starting_in(20, status="cancelled")
+    appointment_starting_in(20, booked_days_ago=0.1)
+
+    # when the beat task runs twice
+    first = notifications_send_due_reminders()
+    second = notifications_send_due_reminders()
+
+    # then only the due appointment's patient and clinician were reminded, once
+    assert (first, second) == (2, 0)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([patient.email, due.clinician.email])
+    reminder = mail.outbox[0]
+    assert reminder.subject == "Reminder: your appointment tomorrow"
+    patient_mail = next(m for m in mail.outbox if m.to == [patient.email])
+    assert local(due.start, "Europe/Paris") in patient_mail.body
+    assert set(Notification.objects.values_list("kind", "event_id")) == {
+        (Kind.APPOINTMENT_REMINDER, reminder_event_id(due))
+    }
+
+
+def test_a_rescheduled_appointment_is_reminded_of_its_new_time():
+    appointment = appointment_starting_in(20)
+    notifications_send_due_reminders()
+    new_start = appointment.start + timedelta(hours=2)
+    Appointment.objects.filter(pk=appointment.pk).update(
+        start=new_start, end=new_start + timedelta(minutes=30)
+    )
+    appointment.refresh_from_db()
+
+    assert notifications_send_due_reminders() == 2
+
+    assert len(mail.outbox) == 4
+    assert Notification.objects.filter(event_id=reminder_event_id(appointment)).count() == 2
+
+
+# --- admin -------------------------------------------------------------------------------
+
+
+def test_staff_see_notifications_read_only_with_filters(client, people):
+    from tests.factories import StaffFactory
+
+    patient, doctor = people
+    book(patient, doctor)
+    deliver("appointment.scheduled")
+    client.force_login(StaffFactory(is_superuser=True))
+
+    listing = client.get(
+        "/admin/notifications/notification/?status__exact=sent&kind__exact=appointment_scheduled"
+    )
+    empty = client.get("/admin/notifications/notification/?status__exact=failed")
+    add = client.get("/admin/notifications/notification/add/")
+
+    assert listing.status_code == 200
+    assert listing.context["cl"].result_count == 2
+    assert empty.context["cl"].result_count == 0
+    assert add.status_code == 403
