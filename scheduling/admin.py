@@ -59,6 +59,12 @@ class ServiceWriteAdmin(admin.ModelAdmin):
                     raise ValidationError(f"{exc.message} ({exc.code})", code=exc.code) from exc
                 return data
 
+            def _post_clean(self) -> None:
+                # The service validated and saved the row (the database constraints back
+                # it); Django's model validation of an ExclusionConstraint whose condition
+                # names a read-only field would crash with FieldError, so it is skipped.
+                pass
+
         return ServiceForm
 
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
