@@ -15,11 +15,13 @@ make that context agree with ``core.request_context`` at both ends:
 from __future__ import annotations
 
 import contextvars
+import logging
+import os
 from typing import Any
 
 import structlog
 from celery import Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 from django.http import HttpRequest
 from django_structlog import signals as request_signals
 from django_structlog.celery import signals as task_signals
@@ -29,6 +31,7 @@ from core.request_context import current_request_id, reset_request_id, set_reque
 STRUCTLOG_HEADER = "__django_structlog__"  # where django-structlog puts the context
 
 _task_tokens: dict[str, contextvars.Token[str | None]] = {}
+logger = logging.getLogger(__name__)
 
 
 def bind_request_id(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
@@ -64,6 +67,26 @@ def leave_task_request_id(task_id: str, **kwargs: Any) -> None:
             set_request_id(None)
 
 
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """With ``CELERY_METRICS_PORT``, the worker's main process serves its pool's metrics.
+
+    The children write to ``PROMETHEUS_MULTIPROC_DIR``; this reads them all. Off by default.
+    """
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if not port:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        logger.warning("CELERY_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR; not serving metrics")
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    address = os.environ.get("CELERY_METRICS_ADDR", "127.0.0.1")
+    start_http_server(int(port), addr=address, registry=registry)
+    logger.info("worker metrics on http://%s:%s/metrics", address, port)
+
+
 def connect_signals() -> None:
     """Connect once per process (web and worker); safe to call again."""
     request_signals.bind_extra_request_metadata.connect(
@@ -77,3 +100,4 @@ def connect_signals() -> None:
     )
     task_prerun.connect(enter_task_request_id, weak=False)
     task_postrun.connect(leave_task_request_id, weak=False)
+    worker_ready.connect(serve_worker_metrics, weak=False)

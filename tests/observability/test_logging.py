@@ -7,92 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from core.request_context import reset_request_id, set_request_id
 from tests.factories import PatientFactory
+from tests.observability.helpers import REPO, WorkerProcess, lines_with, wait_for
 from tests.observability.tasks import PROBE_QUEUE, record_request_id
 
 LOCAL = {"HTTP_HOST": "localhost"}
-REPO = Path(__file__).resolve().parents[2]
-
-
-def lines_with(records: list[dict], **fields) -> list[dict]:
-    return [r for r in records if all(r.get(k) == v for k, v in fields.items())]
-
-
-def wait_for(predicate, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-class WorkerProcess:
-    """``celery -A config worker`` as its own process; its stderr read line by line."""
-
-    def __init__(self) -> None:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
-        env.pop("LOG_FORMAT", None)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "--quiet",
-                "worker",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                f"--queues={PROBE_QUEUE}",
-                "--include=tests.observability.tasks",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def records(self) -> list[dict]:
-        return [json.loads(line) for line in list(self.lines)]
-
-    def is_ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited: {self.lines}")
-        return any("ready" in r["event"] for r in self.records())
-
-    def task_lines(self, task_id: str) -> list[dict]:
-        """The task's lines, once the worker has logged its success."""
-        wait_for(lambda: lines_with(self.records(), event="task_succeeded", task_id=task_id))
-        return lines_with(self.records(), task_id=task_id)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.reader.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

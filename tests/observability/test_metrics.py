@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from core.metrics import (
     set_webhook_circuit_state,
 )
 from core.models import OutboxEvent
+from tests.observability.helpers import WorkerProcess, wait_for
+from tests.observability.tasks import PROBE_QUEUE, count_delivery
 
 LOOPBACK = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "127.0.0.1"}
 REMOTE = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "10.20.30.40"}
@@ -241,3 +244,31 @@ def test_multiprocess_dir_sums_counters_across_processes(tmp_path):
     }
     assert samples[("bookings_total", ())] == 5
     assert samples[("webhook_circuit_state", (("endpoint", "7"),))] == 2
+
+
+@pytest.mark.redis
+def test_a_prefork_worker_serves_its_childrens_metrics(tmp_path, closed_port):
+    # given a prefork worker with a multiprocess dir and CELERY_METRICS_PORT
+    port = closed_port  # free now; the worker binds it
+    worker = WorkerProcess(
+        pool="prefork",
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "CELERY_METRICS_PORT": str(port)},
+    )
+    try:
+        wait_for(worker.is_ready, seconds=60)
+        # when a child process counts two deliveries
+        first = count_delivery.apply_async(queue=PROBE_QUEUE)
+        second = count_delivery.apply_async(queue=PROBE_QUEUE)
+        worker.task_lines(first.id)
+        worker.task_lines(second.id)
+        # then the main process serves them, in Prometheus text, on loopback
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    finally:
+        worker.stop()
+    samples = {
+        s.name: s.value for family in text_string_to_metric_families(body) for s in family.samples
+    }
+    assert samples["events_delivered_total"] == 2
+    # and the worker does not run the outbox query (the web serves events_pending)
+    assert "events_pending" not in samples
