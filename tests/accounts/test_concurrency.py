@@ -17,7 +17,7 @@ RACERS = 8
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_registrations_of_one_email_create_one_account():
+def test_concurrent_registrations_of_one_email_create_one_account() -> None:
     # given
     barrier = threading.Barrier(RACERS)
     outcomes: list[str] = []
