@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 Kind = Notification.Kind
 
 
-def local(moment, zone: str) -> str:
+def local(moment, zone):
     """The recipient-local wall clock and zone, as the email must show it."""
     at = moment.astimezone(ZoneInfo(zone))
     return f"{at:%H:%M} ({zone}, {at.tzname()})"
@@ -45,7 +45,7 @@ def people():
     return patient, doctor
 
 
-def book(patient, doctor, *, days: int = 3, hour: int = 15) -> Appointment:
+def book(patient, doctor, *, days=3, hour=15):
     start = (timezone.now() + timedelta(days=days)).replace(
         hour=hour, minute=0, second=0, microsecond=0
     )
@@ -174,7 +174,7 @@ def test_an_event_for_an_unknown_appointment_sends_nothing():
         aggregate_type = "scheduling.appointment"
         aggregate_id = "999999"
 
-    email_on_appointment_event(Ghost())  # type: ignore[arg-type]
+    email_on_appointment_event(Ghost())
 
     assert mail.outbox == []
     assert Notification.objects.count() == 0
@@ -266,7 +266,7 @@ def test_sweep_retries_old_failed_notifications(people):
 # --- reminders ---------------------------------------------------------------------------
 
 
-def appointment_starting_in(hours: float, *, booked_days_ago: float = 3, **fields):
+def appointment_starting_in(hours, *, booked_days_ago=3, **fields):
     start = timezone.now() + timedelta(hours=hours)
     slot = SlotFactory(start=start, end=start + timedelta(minutes=30), status="booked")
     appointment = AppointmentFactory(slot=slot, **fields)
