@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "scheduling",
     "bulk_import",
+    "reports",
     "consultations",
     "labs",
     "audit",

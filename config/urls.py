@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("core.urls")),
     path("", include("audit.urls")),
     path("", include("bulk_import.urls")),
+    path("", include("reports.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,152 @@
+"""Report jobs: requested in the API (202 with the job), built by a Celery task.
+
+The request's parameters travel in the job itself (``result["request"]``) so the task
+needs nothing but the job id, and a re-delivered task rebuilds the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+
+from accounts.models import Role, User
+from accounts.permissions import require_role
+from core.audit import audit_record
+from core.errors import InvalidRequest
+from core.jobs import job_fail, job_get_or_create, job_start, job_succeed
+from core.models import Job
+from core.outbox import event_publish
+from reports.rendering import render_csv, render_pdf
+from reports.selectors import (
+    CASELOAD_COLUMNS,
+    VOLUME_COLUMNS,
+    appointment_volume_rows,
+    caseload_rows,
+)
+
+REPORT_JOB_KIND = "report"
+MAX_REPORT_DAYS = 366
+
+
+class Kind:
+    CASELOAD = "caseload"
+    APPOINTMENT_VOLUME = "appointment_volume"
+    ALL = (CASELOAD, APPOINTMENT_VOLUME)
+
+
+FORMATS = ("csv", "pdf")
+# Who may ask for which report.
+ROLES_FOR_KIND = {
+    Kind.CASELOAD: (Role.DOCTOR, Role.PSYCHOLOGIST),
+    Kind.APPOINTMENT_VOLUME: (Role.STAFF,),
+}
+TITLES = {Kind.CASELOAD: "Caseload", Kind.APPOINTMENT_VOLUME: "Appointment volume"}
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    kind: str
+    date_from: date
+    date_to: date  # inclusive
+    format: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "format": self.format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> ReportRequest:
+        return cls(
+            kind=data["kind"],
+            date_from=date.fromisoformat(data["from"]),
+            date_to=date.fromisoformat(data["to"]),
+            format=data["format"],
+        )
+
+
+def report_request(*, user: User, request: ReportRequest, idempotency_key: str = "") -> Job:
+    """Check who asks for what, record the job and queue its build after commit."""
+    require_role(user, *ROLES_FOR_KIND[request.kind])
+    if request.date_to < request.date_from:
+        raise InvalidRequest("'to' is before 'from'.", code="report_range_invalid")
+    if (request.date_to - request.date_from).days >= MAX_REPORT_DAYS:
+        raise InvalidRequest(
+            f"A report covers at most {MAX_REPORT_DAYS} days.", code="report_range_too_long"
+        )
+    with transaction.atomic(durable=True):
+        job, created = job_get_or_create(
+            kind=REPORT_JOB_KIND, requested_by=user, idempotency_key=idempotency_key
+        )
+        if created:
+            Job.objects.filter(id=job.id).update(result={"request": request.as_dict()})
+            audit_record(actor=user, action="report.request", obj=job, metadata=request.as_dict())
+            transaction.on_commit(lambda: _enqueue(job.id), robust=True)
+    return job
+
+
+def _enqueue(job_id: UUID) -> None:
+    from reports.tasks import build_report
+
+    build_report.delay(str(job_id))
+
+
+def _bounds(user: User, request: ReportRequest) -> tuple[datetime, datetime]:
+    """The period's days in the requester's own time zone, as UTC-aware instants."""
+    tz = user.tzinfo
+    start = datetime.combine(request.date_from, time.min, tzinfo=tz)
+    end = datetime.combine(request.date_to + timedelta(days=1), time.min, tzinfo=tz)
+    return start, end
+
+
+def report_rows(
+    *, user: User, request: ReportRequest
+) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+    start, end = _bounds(user, request)
+    if request.kind == Kind.CASELOAD:
+        return CASELOAD_COLUMNS, caseload_rows(clinician=user, start=start, end=end)
+    return VOLUME_COLUMNS, appointment_volume_rows(staff=user, start=start, end=end)
+
+
+def report_build(*, job_id: UUID | str) -> Job:
+    """Worker side: render the file, finish the job, publish ``report.completed``."""
+    job = Job.objects.select_related("requested_by").get(id=job_id, kind=REPORT_JOB_KIND)
+    if job.status in Job.FINISHED_STATUSES:
+        return job
+    user = job.requested_by
+    params: dict[str, Any] = (job.result or {}).get("request", {})
+    job_start(job_id=job.id)
+    if user is None or not user.is_active:
+        return job_fail(
+            job_id=job.id,
+            errors=[{"code": "requester_gone", "message": "The requester no longer exists."}],
+        )
+    request = ReportRequest.from_dict(params)
+    columns, rows = report_rows(user=user, request=request)
+    title = f"{TITLES[request.kind]} {request.date_from} to {request.date_to}"
+    if request.format == "pdf":
+        content = render_pdf(
+            title=title,
+            subtitle=f"Requested by {user.full_name or user.email}",
+            columns=columns,
+            rows=rows,
+        )
+    else:
+        content = render_csv(columns, rows)
+    result = {"request": request.as_dict(), "rows": len(rows)}
+    file_name = f"{request.kind}-{request.date_from}-{request.date_to}.{request.format}"
+    with transaction.atomic(durable=True):
+        done = job_succeed(job_id=job.id, result=result, file_name=file_name, file_content=content)
+        event_publish(
+            name="report.completed",
+            payload={"job_id": str(job.id), "requested_by": user.pk, **result},
+            aggregate=("core.job", str(job.id)),
+        )
+    return done
