@@ -34,6 +34,7 @@ from accounts.serializers import (
     LogoutInputSerializer,
     MeUpdateInputSerializer,
     RegisterInputSerializer,
+    TokenPairOutputSerializer,
     UserCreateInputSerializer,
     UserOutputSerializer,
     clinician_profile_for_service,
@@ -42,6 +43,19 @@ from core.errors import DomainError, InvalidRequest
 
 # The auth endpoints share one throttle scope; its rate is settings DEFAULT_THROTTLE_RATES.
 AUTH_THROTTLE_SCOPE = "auth"
+
+
+def _errors(described: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """Error responses for the schema; every one is the ``core.errors`` envelope."""
+    return {
+        status_code: OpenApiResponse(description=f"{text} (error envelope)")
+        for status_code, text in described.items()
+    }
+
+
+BAD_INPUT = "Malformed JSON, wrong types or invalid fields; see `error.details.fields`."
+NOT_SIGNED_IN = "No valid access token."
+THROTTLED = "Too many auth requests (`throttled`, `retry_after_seconds`)."
 
 
 class AccountLocked(DomainError):
@@ -68,7 +82,10 @@ class RegisterApi(APIView):
     @extend_schema(
         operation_id="auth_register",
         request=RegisterInputSerializer,
-        responses={201: UserOutputSerializer},
+        responses={
+            201: UserOutputSerializer,
+            **_errors({400: BAD_INPUT, 409: "`email_taken`", 429: THROTTLED}),
+        },
         description="Self-registration. Always creates a patient; any other role is a 400. "
         "An email already registered (in any letter case) is a 409 `email_taken`.",
     )
@@ -101,6 +118,18 @@ class TokenObtainApi(TokenObtainPairView):
 
     serializer_class = EmailTokenObtainSerializer
 
+    @extend_schema(
+        responses={
+            200: TokenPairOutputSerializer,
+            **_errors(
+                {
+                    400: BAD_INPUT,
+                    401: "Wrong email or password, or inactive account (`authentication_failed`).",
+                    429: "`account_locked` after AXES_FAILURE_LIMIT failures, or `throttled`.",
+                }
+            ),
+        }
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
             return super().post(request, *args, **kwargs)
@@ -117,6 +146,18 @@ class TokenRefreshApi(TokenRefreshView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = AUTH_THROTTLE_SCOPE
 
+    @extend_schema(
+        responses={
+            200: TokenPairOutputSerializer,
+            **_errors(
+                {
+                    400: BAD_INPUT,
+                    401: "Invalid, expired or already used refresh token (`authentication_failed`).",
+                    429: THROTTLED,
+                }
+            ),
+        }
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
             return super().post(request, *args, **kwargs)
@@ -135,6 +176,9 @@ class LogoutApi(APIView):
         request=LogoutInputSerializer,
         responses={
             204: OpenApiResponse(description="The refresh token is blacklisted."),
+            **_errors(
+                {400: "`invalid_token`, or malformed input", 401: NOT_SIGNED_IN, 429: THROTTLED}
+            ),
         },
         description="Blacklists the caller's own refresh token. A token that is malformed, "
         "expired, already revoked or belongs to someone else is a 400 `invalid_token`.",
@@ -161,14 +205,17 @@ class LogoutApi(APIView):
 class MeApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="me_retrieve", responses={200: UserOutputSerializer})
+    @extend_schema(
+        operation_id="me_retrieve",
+        responses={200: UserOutputSerializer, **_errors({401: NOT_SIGNED_IN})},
+    )
     def get(self, request: Request) -> Response:
         return Response(UserOutputSerializer(_signed_in_user(request)).data)
 
     @extend_schema(
         operation_id="me_partial_update",
         request=MeUpdateInputSerializer,
-        responses={200: UserOutputSerializer},
+        responses={200: UserOutputSerializer, **_errors({400: BAD_INPUT, 401: NOT_SIGNED_IN})},
     )
     def patch(self, request: Request) -> Response:
         serializer = MeUpdateInputSerializer(data=request.data, partial=True)
@@ -188,7 +235,17 @@ class UserCreateApi(APIView):
     @extend_schema(
         operation_id="users_create",
         request=UserCreateInputSerializer,
-        responses={201: UserOutputSerializer},
+        responses={
+            201: UserOutputSerializer,
+            **_errors(
+                {
+                    400: BAD_INPUT,
+                    401: NOT_SIGNED_IN,
+                    403: "Not staff (`permission_denied`).",
+                    409: "`email_taken`",
+                }
+            ),
+        },
         description="Staff only. Any role; doctors and psychologists get the inline "
         "`clinician_profile`. An email already registered is a 409 `email_taken`.",
     )
@@ -204,7 +261,13 @@ class UserCreateApi(APIView):
 class UserDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="users_retrieve", responses={200: UserOutputSerializer})
+    @extend_schema(
+        operation_id="users_retrieve",
+        responses={
+            200: UserOutputSerializer,
+            **_errors({401: NOT_SIGNED_IN, 404: "No such user, or not yours to see."}),
+        },
+    )
     def get(self, request: Request, user_id: int) -> Response:
         user = selectors.user_get_for(viewer=_signed_in_user(request), user_id=user_id)
         return Response(UserOutputSerializer(user).data)
@@ -236,7 +299,13 @@ class HospitalListApi(generics.ListAPIView):
 class HospitalDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="hospitals_retrieve", responses={200: HospitalOutputSerializer})
+    @extend_schema(
+        operation_id="hospitals_retrieve",
+        responses={
+            200: HospitalOutputSerializer,
+            **_errors({401: NOT_SIGNED_IN, 404: "No such hospital."}),
+        },
+    )
     def get(self, request: Request, hospital_id: int) -> Response:
         hospital = selectors.hospital_get(hospital_id=hospital_id)
         return Response(HospitalOutputSerializer(hospital).data)
