@@ -8,9 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
-
-from tests.observability.tasks import PROBE_QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +31,9 @@ class WorkerProcess:
     """``celery -A config worker`` as its own process; its stderr read line by line."""
 
     def __init__(self, *, pool: str = "solo", env: dict[str, str] | None = None) -> None:
+        # A queue of its own: no other worker (another test, another xdist process)
+        # takes this worker's tasks, and it takes no one else's.
+        self.queue = f"carebook-observability-{uuid.uuid4().hex}"
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings", **(env or {})}
         env.pop("LOG_FORMAT", None)
         self.process = subprocess.Popen(
@@ -48,7 +50,7 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-                f"--queues={PROBE_QUEUE}",
+                f"--queues={self.queue}",
                 "--include=tests.observability.tasks",
             ],
             cwd=REPO,

@@ -10,9 +10,6 @@ from core.request_context import current_request_id
 
 logger = structlog.get_logger(__name__)
 
-# Its own queue, so that no other test's worker picks the probe up.
-PROBE_QUEUE = "carebook-observability-probe"
-
 
 @app.task(name="tests.observability.record_request_id", ignore_result=True)
 def record_request_id(label: str) -> None:

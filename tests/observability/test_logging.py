@@ -14,7 +14,7 @@ from django.conf import settings
 from core.request_context import reset_request_id, set_request_id
 from tests.factories import PatientFactory
 from tests.observability.helpers import REPO, WorkerProcess, lines_with, wait_for
-from tests.observability.tasks import PROBE_QUEUE, record_request_id
+from tests.observability.tasks import record_request_id
 
 LOCAL = {"HTTP_HOST": "localhost"}
 
@@ -75,7 +75,9 @@ def test_request_id_flows_into_the_celery_task_and_its_json_lines(
     patient = PatientFactory()
     client.force_login(patient)
     # when a request with an X-Request-ID starts a task
-    response = client.get("/probe/", HTTP_X_REQUEST_ID="req-into-task-0001", **LOCAL)
+    response = client.get(
+        "/probe/", {"queue": worker_process.queue}, HTTP_X_REQUEST_ID="req-into-task-0001", **LOCAL
+    )
     assert response.status_code == 200
     task_id = response.json()["task_id"]
 
@@ -107,7 +109,7 @@ def test_a_task_started_outside_a_request_carries_the_context_id(worker_process)
     token = set_request_id("script-run-0001")
     try:
         # when it starts a task
-        result = record_request_id.apply_async(args=["script"], queue=PROBE_QUEUE)
+        result = record_request_id.apply_async(args=["script"], queue=worker_process.queue)
     finally:
         reset_request_id(token)
     # then the task sees that id, and a later task without one does not inherit it
@@ -115,7 +117,7 @@ def test_a_task_started_outside_a_request_carries_the_context_id(worker_process)
     assert ran["seen_request_id"] == "script-run-0001"
     assert ran["request_id"] == "script-run-0001"
 
-    later = record_request_id.apply_async(args=["no-request"], queue=PROBE_QUEUE)
+    later = record_request_id.apply_async(args=["no-request"], queue=worker_process.queue)
     (ran_later,) = lines_with(worker_process.task_lines(later.id), event="probe_task_ran")
     assert ran_later["seen_request_id"] is None
     assert "request_id" not in ran_later

@@ -26,7 +26,7 @@ from core.metrics import (
 )
 from core.models import OutboxEvent
 from tests.observability.helpers import WorkerProcess, wait_for
-from tests.observability.tasks import PROBE_QUEUE, count_delivery
+from tests.observability.tasks import count_delivery
 
 LOOPBACK = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "127.0.0.1"}
 REMOTE = {"HTTP_HOST": "localhost", "REMOTE_ADDR": "10.20.30.40"}
@@ -257,8 +257,8 @@ def test_a_prefork_worker_serves_its_childrens_metrics(tmp_path, closed_port):
     try:
         wait_for(worker.is_ready, seconds=60)
         # when a child process counts two deliveries
-        first = count_delivery.apply_async(queue=PROBE_QUEUE)
-        second = count_delivery.apply_async(queue=PROBE_QUEUE)
+        first = count_delivery.apply_async(queue=worker.queue)
+        second = count_delivery.apply_async(queue=worker.queue)
         worker.task_lines(first.id)
         worker.task_lines(second.id)
         # then the main process serves them, in Prometheus text, on loopback
