@@ -24,6 +24,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
+from core.jobs import job_run
+from core.models import Job
 from core.outbox import event_publish
 from core.resilience import backoff_delay
 from notifications.models import Notification
@@ -45,6 +47,7 @@ SUBJECTS = {
     Kind.APPOINTMENT_CANCELLED: "Your appointment is cancelled",
     Kind.APPOINTMENT_REMINDER: "Reminder: your appointment tomorrow",
 }
+NOTIFICATION_JOB = "appointment.notifications"
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 3600.0
@@ -84,23 +87,46 @@ class AppointmentTimes:
 
 
 def notifications_for_appointment_event(*, event: EventLike) -> list[Notification]:
-    """Email the patient and the clinician about an appointment event (once each)."""
+    """Email the patient and the clinician about an appointment event (once each).
+
+    Recorded as a background job of the appointment (``GET tasks/appointments/{id}/``),
+    one per event: a redelivered event finds the job finished and sends nothing.
+    """
     kind = KIND_FOR_EVENT[event.name]
     appointment = _appointment_of(event)
     if appointment is None:
         logger.warning("event %s names no known appointment; nothing to notify", event.id)
         return []
     times = _times_from(event.payload, appointment)
-    return [
-        notification_send(
-            recipient=recipient,
-            kind=kind,
-            event_id=event.id,
-            appointment=appointment,
-            times=times,
-        )
-        for recipient in (appointment.patient, appointment.clinician)
-    ]
+    sent: list[Notification] = []
+
+    def send_both(job: Job) -> dict[str, Any]:
+        for recipient in (appointment.patient, appointment.clinician):
+            sent.append(
+                notification_send(
+                    recipient=recipient,
+                    kind=kind,
+                    event_id=event.id,
+                    appointment=appointment,
+                    times=times,
+                )
+            )
+        return {
+            "event_id": str(event.id),
+            "notifications": [
+                {"id": n.pk, "recipient_id": n.recipient_id, "kind": n.kind, "status": n.status}
+                for n in sent
+            ],
+        }
+
+    job_run(
+        kind=NOTIFICATION_JOB,
+        work=send_both,
+        requested_by=appointment.patient,
+        subject=appointment,
+        idempotency_key=f"event:{event.id}",
+    )
+    return sent
 
 
 def _appointment_of(event: EventLike) -> Appointment | None:

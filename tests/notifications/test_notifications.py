@@ -12,13 +12,14 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from core.models import OutboxEvent
+from core.models import Job, OutboxEvent
 from core.outbox import outbox_event_deliver
 from notifications.events import email_on_appointment_event
 from notifications.models import Notification
 from notifications.services import (
     MAX_ATTEMPTS,
     notification_retry,
+    notification_send,
     notifications_retry_failed,
     notifications_send_due_reminders,
     reminder_event_id,
@@ -336,3 +337,45 @@ def test_staff_see_notifications_read_only_with_filters(client, people):
     assert listing.context["cl"].result_count == 2
     assert empty.context["cl"].result_count == 0
     assert add.status_code == 403
+
+
+def test_notification_send_itself_is_idempotent_without_the_job(people):
+    # given an event already handled
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    event = deliver("appointment.scheduled")
+
+    # when the send service is called again for the same triple (e.g. a replayed job)
+    again = notification_send(
+        recipient=patient,
+        kind=Kind.APPOINTMENT_SCHEDULED,
+        event_id=event.id,
+        appointment=appointment,
+    )
+
+    # then it returns the sent record and sends nothing
+    assert again.status == "sent"
+    assert again.attempts == 1
+    assert len(mail.outbox) == 2
+
+
+def test_sending_is_recorded_as_a_job_of_the_appointment(people, client_for):
+    # given a booking whose notifications went out
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    event = deliver("appointment.scheduled")
+
+    # then one succeeded job records them, listed among the appointment's tasks
+    job = Job.objects.get(kind="appointment.notifications")
+    assert job.status == "succeeded"
+    assert (job.subject_type, job.subject_id) == ("scheduling.appointment", str(appointment.pk))
+    assert job.idempotency_key == f"event:{event.id}"
+    assert sorted(n["recipient_id"] for n in job.result["notifications"]) == sorted(
+        [patient.pk, doctor.pk]
+    )
+    assert {n["status"] for n in job.result["notifications"]} == {"sent"}
+    response = client_for(patient).get(f"/api/v1/tasks/appointments/{appointment.pk}/")
+    assert response.status_code == 200
+    body = response.json()
+    rows = body["results"] if isinstance(body, dict) else body
+    assert str(job.id) in {row["id"] for row in rows}
