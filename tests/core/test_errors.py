@@ -48,6 +48,8 @@ def assert_envelope(response, *, status: int, code: str) -> dict:
         ("domain_conflict", 409, "slot_unavailable"),
         ("domain_unprocessable", 422, "unprocessable"),
         ("domain_base", 400, "invalid"),
+        ("data_error", 400, "value_out_of_range"),
+        ("overflow", 400, "value_out_of_range"),
     ],
 )
 def test_every_raised_error_kind_is_rendered_in_the_envelope(api_client, kind, status, code):
@@ -185,3 +187,18 @@ class TestRequestId:
         assert kept.isalnum()
         assert response.json()["error"]["request_id"] == kept
         assert "X-Injected" not in response
+
+
+@pytest.mark.urls("config.urls")
+def test_an_id_beyond_any_integer_column_in_a_filter_is_400_not_500(client_for):
+    # given a list filtered by a clinician id larger than any database integer
+    from tests.factories import PatientFactory
+
+    client = client_for(PatientFactory())
+
+    # when it is asked for
+    response = client.get("/api/v1/availability/", {"clinician": str(10**30)})
+
+    # then a client error, whichever layer refuses it
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from django.urls import path
 from rest_framework import exceptions as drf
@@ -45,6 +46,8 @@ RAISED: dict[str, Any] = {
     "domain_conflict": lambda: Conflict("Slot taken.", code="slot_unavailable"),
     "domain_unprocessable": lambda: Unprocessable("Cannot do that."),
     "domain_base": lambda: DomainError(),
+    "data_error": lambda: DataError("integer out of range"),
+    "overflow": lambda: OverflowError("Python int too large to convert to SQLite INTEGER"),
     "unexpected": lambda: RuntimeError("a bug"),
 }
 
