@@ -266,3 +266,44 @@ def test_patient_exclusion_violation_maps_to_patient_overlap():
         )
 
     assert Appointment.objects.filter(patient=patient).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_patient_overlap_with_two_clinicians_is_409_on_postgres(client_for):
+    patient = PatientFactory()
+    first = Slot.objects.create(
+        clinician=DoctorFactory(), start=hours_from_now(48), end=hours_from_now(49)
+    )
+    second = Slot.objects.create(
+        clinician=DoctorFactory(), start=hours_from_now(48.5), end=hours_from_now(49.5)
+    )
+    client = client_for(patient)
+
+    booked = client.post(BOOK, {"slot": first.pk}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    refused = client.post(BOOK, {"slot": second.pk}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+    assert booked.status_code == 201
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "patient_overlap"
+    assert Appointment.objects.filter(patient=patient).count() == 1
+    second.refresh_from_db()
+    assert second.status == Slot.Status.OPEN
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_cancelled_slot_can_be_booked_again_on_postgres(client_for):
+    slot = Slot.objects.create(
+        clinician=DoctorFactory(), start=hours_from_now(48), end=hours_from_now(49)
+    )
+    first_client, second_client = client_for(PatientFactory()), client_for(PatientFactory())
+    first = first_client.post(BOOK, {"slot": slot.pk}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+    cancelled = first_client.post(f"{BOOK}{first.json()['id']}/cancel/", {"reason": "x"})
+    again = second_client.post(BOOK, {"slot": slot.pk}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+    assert cancelled.status_code == 200
+    assert again.status_code == 201
+    statuses = sorted(Appointment.objects.filter(slot=slot).values_list("status", flat=True))
+    assert statuses == ["cancelled", "scheduled"]
