@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -22,10 +23,18 @@ from tests.factories import (
     StaffFactory,
 )
 
+_day_offsets = itertools.count()
+
 
 def appointment_for(clinician, patient, *, hours: float = 72, **fields: Any) -> Appointment:
-    """An appointment ``hours`` from now (negative: in the past) between the two."""
+    """An appointment about ``hours`` from now (negative: in the past) between the two.
+
+    Each call moves a whole number of days further from now, so no two appointments
+    overlap (PostgreSQL's exclusion constraints) while past ones stay past.
+    """
+    away = timedelta(days=next(_day_offsets))
     start = timezone.now().replace(microsecond=0) + timedelta(hours=hours)
+    start = start - away if hours < 0 else start + away
     slot = SlotFactory(
         clinician=clinician, start=start, end=start + timedelta(minutes=30), status="booked"
     )
