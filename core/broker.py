@@ -27,7 +27,8 @@ _pools_lock = threading.Lock()
 
 def _pool() -> ConnectionPool:
     app = current_app
-    url = str(app.conf.broker_url)
+    # broker_write_url falls back to broker_url (which honours CELERY_BROKER_URL).
+    url = str(app.conf.broker_write_url)
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:

@@ -32,7 +32,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
@@ -197,7 +197,7 @@ def _record_attempt(event: OutboxEvent, failures: list[str]) -> None:
     fields: dict[str, Any] = {"last_attempt_at": now, "last_error": "\n".join(failures)[:4000]}
     if not failures:
         fields["delivered_at"] = now
-    OutboxEvent.objects.filter(id=event.id).update(attempts=event.attempts + 1, **fields)
+    OutboxEvent.objects.filter(id=event.id).update(attempts=F("attempts") + 1, **fields)
 
 
 def outbox_sweep_pending(
