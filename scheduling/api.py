@@ -59,6 +59,14 @@ OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+def _path_id(name: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.INT64, OpenApiParameter.PATH)
+
+
+APPOINTMENT_ID, SLOT_ID = _path_id("appointment_id"), _path_id("slot_id")
+PATIENT_ID, CLINICIAN_ID = _path_id("patient_id"), _path_id("clinician_id")
+
+
 def _user(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)  # noqa: S101 - guaranteed by IsAuthenticated
@@ -139,6 +147,7 @@ class AvailabilityRuleCreateApi(APIView):
 class SlotWithdrawApi(APIView):
     @extend_schema(
         operation_id="availability_withdraw",
+        parameters=[SLOT_ID],
         responses={204: None, **ERRORS},
         description="Withdraw one of your slots. A booked slot is a 409 `slot_booked`.",
     )
@@ -162,7 +171,10 @@ class AppointmentsApi(generics.ListAPIView[Appointment]):
             return Appointment.objects.none()
         return selectors.appointments_list(user=_user(self.request))
 
-    @extend_schema(operation_id="appointments_list")
+    @extend_schema(
+        operation_id="appointments_list",
+        description="Patients see their own, clinicians theirs, staff all.",
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -192,6 +204,7 @@ class AppointmentsApi(generics.ListAPIView[Appointment]):
 class AppointmentDetailApi(APIView):
     @extend_schema(
         operation_id="appointments_retrieve",
+        parameters=[APPOINTMENT_ID],
         responses={200: AppointmentOutput, 404: ERRORS[404]},
     )
     def get(self, request: Request, appointment_id: int) -> Response:
@@ -202,6 +215,7 @@ class AppointmentDetailApi(APIView):
 
     @extend_schema(
         operation_id="appointments_update",
+        parameters=[APPOINTMENT_ID],
         request=AppointmentUpdateInput,
         responses={200: AppointmentOutput, **ERRORS},
         description="Patients may change `reason`; clinicians `notes`; staff both.",
@@ -214,6 +228,7 @@ class AppointmentDetailApi(APIView):
 
     @extend_schema(
         operation_id="appointments_destroy",
+        parameters=[APPOINTMENT_ID],
         responses={200: AppointmentOutput, **ERRORS},
         description="The same as `POST …/cancel/` without a reason.",
     )
@@ -226,7 +241,7 @@ class AppointmentDetailApi(APIView):
 class AppointmentCancelApi(APIView):
     @extend_schema(
         operation_id="appointments_cancel",
-        parameters=[OPTIONAL_IDEMPOTENCY_KEY],
+        parameters=[APPOINTMENT_ID, OPTIONAL_IDEMPOTENCY_KEY],
         request=AppointmentCancelInput,
         responses={200: AppointmentOutput, **ERRORS},
         description="Patients up to the cut-off before the start (409 "
@@ -245,7 +260,7 @@ class AppointmentCancelApi(APIView):
 class AppointmentRescheduleApi(APIView):
     @extend_schema(
         operation_id="appointments_reschedule",
-        parameters=[OPTIONAL_IDEMPOTENCY_KEY],
+        parameters=[APPOINTMENT_ID, OPTIONAL_IDEMPOTENCY_KEY],
         request=AppointmentRescheduleInput,
         responses={200: AppointmentOutput, **ERRORS},
         description="Move to another open slot of the same clinician in one transaction, "
@@ -264,6 +279,7 @@ class AppointmentRescheduleApi(APIView):
 class AppointmentConfirmApi(APIView):
     @extend_schema(
         operation_id="appointments_confirm",
+        parameters=[APPOINTMENT_ID],
         request=None,
         responses={200: AppointmentOutput, **ERRORS},
         description="The clinician (or staff) confirms a scheduled appointment.",
@@ -286,7 +302,11 @@ class PatientAppointmentsApi(generics.ListAPIView[Appointment]):
             user=_user(self.request), patient_id=self.kwargs["patient_id"]
         )
 
-    @extend_schema(operation_id="patient_appointments_list")
+    @extend_schema(
+        operation_id="patient_appointments_list",
+        parameters=[PATIENT_ID],
+        description="A patient's appointments that you may see; an unseen patient is a 404.",
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -302,7 +322,12 @@ class ClinicianAppointmentsApi(generics.ListAPIView[Appointment]):
             user=_user(self.request), clinician_id=self.kwargs["clinician_id"]
         )
 
-    @extend_schema(operation_id="clinician_appointments_list")
+    @extend_schema(
+        operation_id="clinician_appointments_list",
+        parameters=[CLINICIAN_ID],
+        description="A clinician's appointments that you may see (patients: their own with "
+        "that clinician; other clinicians: 404).",
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from scheduling.models import Appointment, Mode, Slot
 
 MAX_ID = 2**63 - 1  # bigint: a larger id can never match and must not reach the database
 
 
+@extend_schema_field(OpenApiTypes.INT64)
 class IdFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
