@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "notification-reminders": {"task": "notifications.send_reminders", "schedule": 300.0},
     "notification-retry-failed": {"task": "notifications.retry_failed", "schedule": 300.0},
     "webhook-sweep": {"task": "notifications.webhook_sweep", "schedule": 60.0},
+    # Weekly availability rules roll forward to the moving horizon.
+    "scheduling-expand-rules": {"task": "scheduling.expand_rules", "schedule": 3600.0},
 }
 
 # Outbox: the sweep delivers events still undelivered this long after they were written.

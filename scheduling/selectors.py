@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotFound
@@ -82,14 +83,15 @@ def clinician_appointments_list(*, user: User, clinician_id: int) -> QuerySet[Ap
 
 
 def slots_visible_to(user: User) -> QuerySet[Slot]:
-    """Open slots are public to signed-in users; a clinician also sees all of their own."""
+    """Open future slots are public to signed-in users; a clinician sees all of their own."""
     role = _role(user)
+    bookable = Q(status=Slot.Status.OPEN, start__gt=timezone.now())
     if role == Role.STAFF:
         return Slot.objects.all()
     if role in CLINICIAN_ROLES:
-        return Slot.objects.filter(Q(status=Slot.Status.OPEN) | Q(clinician_id=user.pk))
+        return Slot.objects.filter(bookable | Q(clinician_id=user.pk))
     if role == Role.PATIENT:
-        return Slot.objects.filter(status=Slot.Status.OPEN)
+        return Slot.objects.filter(bookable)
     return Slot.objects.none()
 
 

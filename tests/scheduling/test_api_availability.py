@@ -322,3 +322,14 @@ def test_staff_may_withdraw_any_slot(client_for, doctor, slot_at):
     response = client_for(StaffFactory()).delete(f"{URL}{slot.pk}/")
 
     assert response.status_code == 204
+
+
+def test_patients_do_not_see_past_open_slots(client_for, doctor, patient, slot_at):
+    past = slot_at(doctor, -3)
+    future = slot_at(doctor, 48)
+
+    as_patient = client_for(patient).get(URL).json()
+    as_doctor = client_for(doctor).get(URL).json()
+
+    assert [s["id"] for s in as_patient["results"]] == [future.pk]
+    assert [s["id"] for s in as_doctor["results"]] == [past.pk, future.pk]
