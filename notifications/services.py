@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
+from core.errors import Conflict
 from core.jobs import job_run
 from core.models import Job
 from core.outbox import event_publish
@@ -119,13 +120,19 @@ def notifications_for_appointment_event(*, event: EventLike) -> list[Notificatio
             ],
         }
 
-    job_run(
-        kind=NOTIFICATION_JOB,
-        work=send_both,
-        requested_by=appointment.patient,
-        subject=appointment,
-        idempotency_key=f"event:{event.id}",
-    )
+    try:
+        job_run(
+            kind=NOTIFICATION_JOB,
+            work=send_both,
+            requested_by=appointment.patient,
+            subject=appointment,
+            idempotency_key=f"event:{event.id}",
+        )
+    except Conflict as exc:
+        # Two workers ran the same event's job at once; the other one recorded it first.
+        # Our sends were no-ops (the notification rows are locked and unique).
+        if exc.code != "job_finished":
+            raise
     return sent
 
 

@@ -20,6 +20,7 @@ from notifications.services import (
     MAX_ATTEMPTS,
     notification_retry,
     notification_send,
+    notifications_for_appointment_event,
     notifications_retry_failed,
     notifications_send_due_reminders,
     reminder_event_id,
@@ -379,3 +380,35 @@ def test_sending_is_recorded_as_a_job_of_the_appointment(people, client_for):
     body = response.json()
     rows = body["results"] if isinstance(body, dict) else body
     assert str(job.id) in {row["id"] for row in rows}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_handling_the_same_event_at_once_send_one_email_each(people):
+    # given a booked appointment and its event
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    patient, doctor = people
+    book(patient, doctor)
+    event = OutboxEvent.objects.get(name="appointment.scheduled")
+    barrier = Barrier(4)
+
+    def handle() -> None:
+        try:
+            barrier.wait(timeout=10)
+            # the subscriber as two racing Celery workers would run it, without the outbox
+            notifications_for_appointment_event(event=event)
+        finally:
+            connection.close()
+
+    # when four threads run the handler at the same moment
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(handle) for _ in range(4)]:
+            future.result(timeout=30)
+
+    # then each recipient got exactly one email and has one record
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([patient.email, doctor.email])
+    assert Notification.objects.filter(event_id=event.id, status="sent").count() == 2

