@@ -21,6 +21,7 @@ from consultations.access import (
     is_record_patient,
     related_patient_ids,
 )
+from consultations.errors import RoleNotAllowed
 from consultations.fields import reject_unknown_fields
 from consultations.models import Consultation, Prescription
 from consultations.pdf import prescription_pdf
@@ -138,6 +139,8 @@ class ConsultationDetailApi(APIView):
     )
     def patch(self, request: Request, consultation_id: int) -> Response:
         user = signed_in(request)
+        if not is_record_clinician(user):  # the role before the body: patients get 403
+            raise RoleNotAllowed(details={"allowed_roles": ["doctor", "psychologist"]})
         data = validated(ConsultationNotesInputSerializer, request.data)
         services.consultation_notes_update(actor=user, consultation_id=consultation_id, **data)
         return self._render(user, consultation_id)

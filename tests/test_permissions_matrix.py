@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ClinicianProfile, Hospital, User
-from scheduling.models import AvailabilityRule
+from scheduling.models import AvailabilityRule, Slot
 from tests.consultations.factories import World, clinical_world, db_state
 from tests.factories import SlotFactory
 
@@ -244,7 +244,7 @@ ACTIONS = [
         "post",
         lambda w: "/api/v1/appointments/",
         R(201, 201, 403, 403, 403, 403, 401),
-        body=lambda w: {"slot": SlotFactory(clinician=w.doctor).pk},
+        body=lambda w: {"slot": cast(Slot, SlotFactory(clinician=w.doctor)).pk},
         headers={"HTTP_IDEMPOTENCY_KEY": "matrix-key-1"},
     ),
     Action(

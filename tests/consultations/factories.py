@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.utils import timezone
@@ -38,7 +38,7 @@ def appointment_for(clinician, patient, *, hours: float = 72, **fields: Any) -> 
     slot = SlotFactory(
         clinician=clinician, start=start, end=start + timedelta(minutes=30), status="booked"
     )
-    return AppointmentFactory(slot=slot, patient=patient, **fields)
+    return cast(Appointment, AppointmentFactory(slot=slot, patient=patient, **fields))
 
 
 class ConsultationFactory(factory.django.DjangoModelFactory):
@@ -50,7 +50,7 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
 
 
 def scheduled_consultation(clinician, patient, *, hours: float = 72, **fields) -> Consultation:
-    return ConsultationFactory(
+    return ConsultationFactory.create(
         appointment=appointment_for(clinician, patient, hours=hours), **fields
     )
 
@@ -58,13 +58,13 @@ def scheduled_consultation(clinician, patient, *, hours: float = 72, **fields) -
 def in_progress_consultation(clinician, patient, **fields) -> Consultation:
     """Started an hour after its (past) start time, so it can be completed."""
     appointment = appointment_for(clinician, patient, hours=-1)
-    return ConsultationFactory(appointment=appointment, started_at=timezone.now(), **fields)
+    return ConsultationFactory.create(appointment=appointment, started_at=timezone.now(), **fields)
 
 
 def completed_consultation(clinician, patient, **fields) -> Consultation:
     appointment = appointment_for(clinician, patient, hours=-3, status="completed")
     now = timezone.now()
-    return ConsultationFactory(
+    return ConsultationFactory.create(
         appointment=appointment, started_at=now - timedelta(hours=3), completed_at=now, **fields
     )
 
@@ -140,10 +140,12 @@ def clinical_world() -> World:
     done_consultation = completed_consultation(doctor, patient_a, notes="Final notes")
     psych_consultation = scheduled_consultation(psychologist, patient_a, hours=96)
     consultation_b = completed_consultation(other_doctor, patient_b)
-    prescription = PrescriptionFactory(consultation=done_consultation, prescriber=doctor)
-    prescription_b = PrescriptionFactory(consultation=consultation_b, prescriber=other_doctor)
-    lab_result = LabResultFactory(patient=patient_a, ordering_clinician=doctor)
-    lab_result_b = LabResultFactory(patient=patient_b, ordering_clinician=other_doctor)
+    prescription = PrescriptionFactory.create(consultation=done_consultation, prescriber=doctor)
+    prescription_b = PrescriptionFactory.create(
+        consultation=consultation_b, prescriber=other_doctor
+    )
+    lab_result = LabResultFactory.create(patient=patient_a, ordering_clinician=doctor)
+    lab_result_b = LabResultFactory.create(patient=patient_b, ordering_clinician=other_doctor)
     return World(
         patient_a=patient_a,
         patient_b=patient_b,

@@ -73,10 +73,12 @@ def test_notes_are_private_to_the_clinician_until_shared(client_for, world):
 
 def test_patient_sees_only_shared_addenda(client_for, world):
     consultation = world.done_consultation
-    shared = AddendumFactory(
+    shared = AddendumFactory.create(
         consultation=consultation, author=world.doctor, shared_with_patient=True
     )
-    AddendumFactory(consultation=consultation, author=world.doctor, shared_with_patient=False)
+    AddendumFactory.create(
+        consultation=consultation, author=world.doctor, shared_with_patient=False
+    )
     url = f"/api/v1/consultations/{consultation.pk}/"
     assert [a["id"] for a in client_for(world.patient_a).get(url).json()["addenda"]] == [shared.pk]
     assert len(client_for(world.doctor).get(url).json()["addenda"]) == 2

@@ -35,7 +35,7 @@ def consultation_in(status: str, doctor) -> Consultation:
         doctor, PatientFactory(), hours=-1, status=APPOINTMENT_STATUS[status]
     )
     started = status in (Status.IN_PROGRESS, Status.COMPLETED)
-    consultation = ConsultationFactory(appointment=appointment)
+    consultation = ConsultationFactory.create(appointment=appointment)
     if started:
         consultation.started_at = appointment.start
     if status == Status.COMPLETED:

@@ -176,7 +176,7 @@ def test_prescription_of_someone_else_is_404(client_for, world):
 
 
 def test_pdf_is_rendered_for_the_patient(client_for, world):
-    prescription = PrescriptionFactory(
+    prescription = PrescriptionFactory.create(
         consultation=world.done_consultation,
         prescriber=world.doctor,
         medication="Metformin <b>&",
