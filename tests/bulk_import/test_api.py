@@ -150,7 +150,10 @@ class TestRefused:
     def test_oversized_body_is_refused_from_content_length_alone(self, staff_client, settings):
         settings.BULK_IMPORT_MAX_UPLOAD_BYTES = 1000
         response = staff_client.generic(
-            "POST", URL, b"x" * 10, content_type="multipart/form-data; boundary=b",
+            "POST",
+            URL,
+            b"x" * 10,
+            content_type="multipart/form-data; boundary=b",
             CONTENT_LENGTH=str(10_000_000),
         )
         assert response.status_code == 413
