@@ -246,3 +246,11 @@ def outbox_stats() -> dict[str, int]:
         "dead": OutboxEvent.objects.filter(undelivered, attempts__gte=max_attempts).count(),
         "delivered": OutboxEvent.objects.filter(delivered_at__isnull=False).count(),
     }
+
+
+def outbox_event_retry(*, event_id: str | UUID) -> bool:
+    """Staff action: give an undelivered (possibly given-up) event a fresh start now."""
+    reset = OutboxEvent.objects.filter(id=event_id, delivered_at__isnull=True).update(attempts=0)
+    if not reset:
+        return False
+    return enqueue_delivery(str(event_id))
