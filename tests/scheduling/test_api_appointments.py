@@ -442,3 +442,23 @@ def test_clinician_appointments_list(client_for, doctor, patient, booked, slot_a
     assert [a["id"] for a in as_patient["results"]] == [booked.pk]
     for missing in (other_doctor, unknown, a_patient_id):
         assert missing.status_code == 404
+
+
+def test_optional_key_on_cancel_replays_per_appointment(client_for, doctor, patient, slot_at):
+    one = services.appointment_book(patient=patient, slot_id=slot_at(doctor, 48).pk)
+    two = services.appointment_book(patient=patient, slot_id=slot_at(doctor, 72).pk)
+    client, headers = client_for(patient), key()
+
+    first = client.post(f"{BOOK}{one.pk}/cancel/", {}, **headers)
+    replay = client.post(f"{BOOK}{one.pk}/cancel/", {}, **headers)
+    other = client.post(f"{BOOK}{two.pk}/cancel/", {}, **headers)
+
+    assert first.status_code == replay.status_code == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    # keys are scoped to the resource path: the other appointment is its own request
+    assert other.status_code == 200
+    assert other.json()["id"] == two.pk
+    assert "Idempotent-Replayed" not in other.headers
+    two.refresh_from_db()
+    assert two.status == Appointment.Status.CANCELLED
