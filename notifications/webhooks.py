@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 Status = WebhookDelivery.Status
 
+# Settings may override: WEBHOOK_RETRY_BASE_SECONDS, and WEBHOOK_QUEUE to send attempts
+# to a queue of their own (run a worker with ``-Q <queue>``).
 RETRY_BASE_SECONDS = 10.0
 RETRY_CAP_SECONDS = 6 * 3600.0
 # A worker waits at most this long for a rate-limit token; beyond it the delivery is
@@ -206,8 +209,11 @@ def enqueue_delivery_attempt(delivery_id: int, countdown: float = 0.0) -> bool:
     """Queue an attempt. Never raises: with the broker down the sweep picks it up."""
     from notifications.tasks import webhook_deliver
 
+    options: dict[str, Any] = {"countdown": countdown, "retry": False}
+    if queue := getattr(settings, "WEBHOOK_QUEUE", ""):
+        options["queue"] = queue  # a dedicated worker keeps slow receivers from others' work
     try:
-        webhook_deliver.apply_async(args=(delivery_id,), countdown=countdown, retry=False)
+        webhook_deliver.apply_async(args=(delivery_id,), **options)
     except Exception:
         logger.warning("webhook delivery %s not queued (broker down); sweep will", delivery_id)
         return False
@@ -361,13 +367,17 @@ def _record(
         if delivery.attempts >= endpoint.max_attempts:
             _finish(delivery, Status.FAILED, error=error)
             return AttemptOutcome("failed", status_code=code)
-        delay = backoff_delay(delivery.attempts - 1, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
+        delay = backoff_delay(delivery.attempts - 1, base=_retry_base(), cap=RETRY_CAP_SECONDS)
         delay = max(delay, retry_after or 0.0)
         delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
         delivery.save(
             update_fields=["attempts", "last_status_code", "last_error", "next_attempt_at"]
         )
         return AttemptOutcome("retry", retry_in=delay, status_code=code)
+
+
+def _retry_base() -> float:
+    return float(getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
 
 
 def _finish(delivery: WebhookDelivery, status: str, *, error: str = "") -> None:
