@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client() -> Client:
+def admin_client():
     client = Client()
     client.force_login(StaffFactory(is_superuser=True))
     return client

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/audit-events/"
 
 
-def record(actor, action: str, obj=None) -> AuditEvent:
+def record(actor, action: str, obj=None):
     with transaction.atomic():
         return audit_record(actor=actor, action=action, obj=obj)
 

@@ -18,7 +18,7 @@ from tests.factories import DoctorFactory, PatientFactory, SlotFactory
 pytestmark = pytest.mark.django_db
 
 
-def record(action: str, n: int = 1) -> list[AuditEvent]:
+def record(action: str, n: int = 1):
     rows = []
     for i in range(n):
         with transaction.atomic():
