@@ -219,7 +219,10 @@ elif CELERY_BROKER_URL.startswith("redis"):
     # acks_late: a message a dead worker held returns to the queue after this long. It must
     # exceed the longest task (imports: 1 h); tests that kill a worker set it short.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600)
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600),
+        # How often a worker sweeps for messages a dead worker held: every interval x throttle s.
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
