@@ -5,7 +5,8 @@ task's headers when it is published and binds it again in the worker. These rece
 make that context agree with ``core.request_context`` at both ends:
 
 - in a request, the logged ``request_id`` is the one RequestIdMiddleware kept (the same
-  one the error envelope and the ``X-Request-ID`` response header carry);
+  one the error envelope and the ``X-Request-ID`` response header carry), and the
+  request line leaves out the query string;
 - a task published outside django-structlog's middleware (a service called from a
   script or test that set ``core.request_context``) still carries the id;
 - inside the task, ``current_request_id()`` returns it, so audit rows and error
@@ -34,11 +35,27 @@ _task_tokens: dict[str, contextvars.Token[str | None]] = {}
 logger = logging.getLogger(__name__)
 
 
-def bind_request_id(sender: Any, request: HttpRequest, **kwargs: Any) -> None:
-    """Log the id RequestIdMiddleware kept, never a raw or fresh one of structlog's own."""
+def bind_request_context(
+    sender: Any, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: Any
+) -> None:
+    """Align django-structlog's request lines with what the rest of Carebook trusts.
+
+    - ``request_id``: the id RequestIdMiddleware kept, never a raw or fresh one;
+    - ``ip``: ``REMOTE_ADDR`` as the audit trail records it (django-structlog's ipware
+      would believe a client-sent X-Forwarded-For);
+    - ``request``: method and path without the query string, which can carry personal
+      data (a search by name or email).
+    """
     request_id = getattr(request, "request_id", None) or current_request_id()
     if request_id:
         structlog.contextvars.bind_contextvars(request_id=request_id)
+    structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR") or None)
+    log_request_line(request=request, log_kwargs=log_kwargs)
+
+
+def log_request_line(*, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: Any) -> None:
+    if "request" in log_kwargs:
+        log_kwargs["request"] = f"{request.method} {request.path}"
 
 
 def add_request_id_to_task(sender: Any, context: dict[str, Any], **kwargs: Any) -> None:
@@ -90,8 +107,13 @@ def serve_worker_metrics(**kwargs: Any) -> None:
 def connect_signals() -> None:
     """Connect once per process (web and worker); safe to call again."""
     request_signals.bind_extra_request_metadata.connect(
-        bind_request_id, dispatch_uid="carebook.bind_request_id"
+        bind_request_context, dispatch_uid="carebook.bind_request_context"
     )
+    for finished in (
+        request_signals.bind_extra_request_finished_metadata,
+        request_signals.bind_extra_request_failed_metadata,
+    ):
+        finished.connect(log_request_line, dispatch_uid=f"carebook.log_request_line.{id(finished)}")
     task_signals.modify_context_before_task_publish.connect(
         add_request_id_to_task, dispatch_uid="carebook.add_request_id_to_task"
     )

@@ -12,11 +12,34 @@ import pytest
 from django.conf import settings
 
 from core.request_context import reset_request_id, set_request_id
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, StaffFactory
 from tests.observability.helpers import REPO, WorkerProcess, lines_with, wait_for
 from tests.observability.tasks import record_request_id
 
 LOCAL = {"HTTP_HOST": "localhost"}
+
+
+@pytest.mark.django_db
+def test_request_lines_leave_out_the_query_string_and_trust_only_remote_addr(client_for, log_lines):
+    # given a staff search by a person's email, sent with a forged X-Forwarded-For
+    staff = StaffFactory()
+    api = client_for(staff)
+    # when
+    api.get(
+        "/api/v1/me/?search=alice.patient@example.org",
+        HTTP_X_REQUEST_ID="req-privacy-0001",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        REMOTE_ADDR="127.0.0.9",
+        **LOCAL,
+    )
+    # then no line repeats the query, and the logged address is the connecting one
+    lines = [line for line in log_lines.lines if "req-privacy-0001" in line]
+    assert len(lines) >= 2
+    assert not [line for line in lines if "alice" in line]
+    for record in map(json.loads, lines):
+        assert record["ip"] == "127.0.0.9"
+        if "request" in record:
+            assert record["request"] == "GET /api/v1/me/"
 
 
 @pytest.fixture(scope="module")
