@@ -67,9 +67,9 @@ def racer(job: tuple[int, str, dict], barrier: multiprocessing.synchronize.Barri
     client = APIClient()
     token = AccessToken.for_user(User.objects.get(pk=user_id))
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    headers = {"HTTP_IDEMPOTENCY_KEY": uuid.uuid4().hex}
+    key = uuid.uuid4().hex
     barrier.wait(timeout=60)
-    response = client.post(url, body, format="json", **headers)
+    response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     code = response.json()["error"]["code"] if response.status_code >= 400 else "ok"
     connections.close_all()
     return response.status_code, code
