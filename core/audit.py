@@ -151,8 +151,18 @@ def audit_record(
         request_id=current_request_id() or "",
         ip_address=current_client_ip(),
     )
-    transaction.on_commit(request_seal)
+    _seal_on_commit()
     return row
+
+
+def _seal_on_commit() -> None:
+    """One seal request per transaction, however many rows it writes (a bulk import)."""
+    connection = transaction.get_connection()
+    # Django keeps pending callbacks as (savepoint ids, func, robust); a callback of a
+    # rolled-back savepoint is dropped from the list, so this never loses a request.
+    if any(pending[1] is request_seal for pending in connection.run_on_commit):
+        return
+    transaction.on_commit(request_seal)
 
 
 def request_seal() -> None:

@@ -106,3 +106,11 @@ def test_rolled_back_change_leaves_no_audit_row():
     # then neither the change nor its audit row exists
     assert not Hospital.objects.filter(code="RB-1").exists()
     assert AuditEvent.objects.count() == 0
+
+
+def test_one_seal_request_per_transaction_however_many_rows(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for i in range(5):
+            audit_record(actor=None, action="slot.create", obj=("scheduling.slot", i))
+    assert AuditEvent.objects.count() == 5
+    assert [callback.__name__ for callback in callbacks] == ["request_seal"]
