@@ -333,3 +333,14 @@ def test_patients_do_not_see_past_open_slots(client_for, doctor, patient, slot_a
 
     assert [s["id"] for s in as_patient["results"]] == [future.pk]
     assert [s["id"] for s in as_doctor["results"]] == [past.pk, future.pk]
+
+
+def test_list_has_no_n_plus_one(client_for, django_assert_max_num_queries, patient, slot_at):
+    for hours in range(48, 60):
+        slot_at(DoctorFactory(), hours)
+    client = client_for(patient)
+
+    with django_assert_max_num_queries(3):  # user, count, page
+        response = client.get(URL)
+
+    assert response.json()["count"] == 12
