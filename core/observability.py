@@ -32,6 +32,11 @@ from core.request_context import current_request_id, reset_request_id, set_reque
 STRUCTLOG_HEADER = "__django_structlog__"  # where django-structlog puts the context
 
 _task_tokens: dict[str, contextvars.Token[str | None]] = {}
+# The request being served, so a task published from it can name its user: DRF
+# authenticates a JWT inside the view, after the middleware bound user_id (as None).
+_serving: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "carebook_log_request", default=None
+)
 logger = logging.getLogger(__name__)
 
 
@@ -51,6 +56,14 @@ def bind_request_context(
         structlog.contextvars.bind_contextvars(request_id=request_id)
     structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR") or None)
     log_request_line(request=request, log_kwargs=log_kwargs)
+    _serving.set(request)
+
+
+def finish_request_context(
+    *, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: Any
+) -> None:
+    log_request_line(request=request, log_kwargs=log_kwargs)
+    _serving.set(None)
 
 
 def log_request_line(*, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: Any) -> None:
@@ -58,9 +71,21 @@ def log_request_line(*, request: HttpRequest, log_kwargs: dict[str, Any], **kwar
         log_kwargs["request"] = f"{request.method} {request.path}"
 
 
+def _authenticated_user_id() -> object | None:
+    request = _serving.get()
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return user.pk
+
+
 def add_request_id_to_task(sender: Any, context: dict[str, Any], **kwargs: Any) -> None:
     if "request_id" not in context and (request_id := current_request_id()):
         context["request_id"] = request_id
+    if context.get("user_id") is None and (user_id := _authenticated_user_id()) is not None:
+        context["user_id"] = user_id
+        # The request's later lines name the user too.
+        structlog.contextvars.bind_contextvars(user_id=user_id)
 
 
 def bind_task_name(sender: Any, task: Task, **kwargs: Any) -> None:
@@ -113,7 +138,9 @@ def connect_signals() -> None:
         request_signals.bind_extra_request_finished_metadata,
         request_signals.bind_extra_request_failed_metadata,
     ):
-        finished.connect(log_request_line, dispatch_uid=f"carebook.log_request_line.{id(finished)}")
+        finished.connect(
+            finish_request_context, dispatch_uid=f"carebook.finish_request.{id(finished)}"
+        )
     task_signals.modify_context_before_task_publish.connect(
         add_request_id_to_task, dispatch_uid="carebook.add_request_id_to_task"
     )

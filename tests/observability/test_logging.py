@@ -92,11 +92,11 @@ def test_a_malformed_incoming_id_is_replaced_in_the_logs_too(client, log_lines):
 @pytest.mark.django_db
 @pytest.mark.urls("tests.observability.urls")
 def test_request_id_flows_into_the_celery_task_and_its_json_lines(
-    worker_process, log_lines, client
+    worker_process, log_lines, client_for
 ):
-    # given a signed-in user and a running worker
+    # given a patient signed in with a JWT and a running worker
     patient = PatientFactory()
-    client.force_login(patient)
+    client = client_for(patient)
     # when a request with an X-Request-ID starts a task
     response = client.get(
         "/probe/", {"queue": worker_process.queue}, HTTP_X_REQUEST_ID="req-into-task-0001", **LOCAL
@@ -108,6 +108,9 @@ def test_request_id_flows_into_the_celery_task_and_its_json_lines(
     web = log_lines.records()
     assert lines_with(web, event="probe_view_ran", request_id="req-into-task-0001")
     assert lines_with(web, event="request_finished", request_id="req-into-task-0001")
+    # and once DRF has authenticated the JWT, the request's lines name the user
+    (after_start,) = lines_with(web, event="probe_task_started")
+    assert after_start["user_id"] == patient.pk
     (enqueued,) = lines_with(web, event="task_enqueued", child_task_id=task_id)
     assert enqueued["request_id"] == "req-into-task-0001"
     # and every line the worker wrote for the task carries it, with task id and name

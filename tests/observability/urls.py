@@ -1,21 +1,28 @@
-"""A view that starts the probe task, as an API view's service would."""
+"""An API view that starts the probe task, as a service called from a view would."""
 
 from __future__ import annotations
 
 import structlog
-from django.http import HttpRequest, JsonResponse
 from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from tests.observability.tasks import record_request_id
 
 logger = structlog.get_logger(__name__)
 
 
-def start_probe_task(request: HttpRequest) -> JsonResponse:
-    logger.info("probe_view_ran")
-    # The test names the queue its worker listens on.
-    result = record_request_id.apply_async(args=["from-request"], queue=request.GET["queue"])
-    return JsonResponse({"task_id": result.id})
+class StartProbeTaskApi(APIView):
+    """Authenticated like every API view (JWT), so DRF decides the user inside the view."""
+
+    def get(self, request: Request) -> Response:
+        logger.info("probe_view_ran")
+        # The test names the queue its worker listens on.
+        queue = request.query_params["queue"]
+        result = record_request_id.apply_async(args=["from-request"], queue=queue)
+        logger.info("probe_task_started")
+        return Response({"task_id": result.id})
 
 
-urlpatterns = [path("probe/", start_probe_task)]
+urlpatterns = [path("probe/", StartProbeTaskApi.as_view())]
