@@ -105,6 +105,8 @@ def _constraint_name(exc: IntegrityError) -> str:
 
 
 def _appointment_integrity_error(exc: IntegrityError) -> DomainError:
+    """The 409 for an appointment constraint the database enforced; any other
+    integrity error is a bug and propagates unchanged. SQLite names the column."""
     name = _constraint_name(exc)
     if PATIENT_OVERLAP_CONSTRAINT in name:
         return PatientOverlap()
