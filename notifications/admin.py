@@ -85,10 +85,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def circuit(self, endpoint: WebhookEndpoint) -> str:
         if endpoint.pk is None:
             return "-"
-        state = endpoint_breaker(endpoint).state
-        return {"closed": "closed", "open": "OPEN", "half_open": "half-open"}[
-            BreakerState(state).value
-        ]
+        try:
+            state = endpoint_breaker(endpoint).state
+        except Exception:  # Redis unreachable: the page must still open
+            return "unknown"
+        return {
+            BreakerState.CLOSED: "closed",
+            BreakerState.OPEN: "OPEN",
+            BreakerState.HALF_OPEN: "half-open",
+        }[state]
 
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
