@@ -58,6 +58,7 @@ MAX_RATE_WAIT_SECONDS = 5.0
 # this margin; a worker that dies mid-attempt releases it when the lease runs out.
 LEASE_MARGIN_SECONDS = 30.0
 SWEEP_BATCH_SIZE = 200
+SWEEP_GRACE_SECONDS = 30.0
 USER_AGENT = "Carebook-Webhooks/1"
 ENDPOINT_FIELDS = (
     "name",
@@ -394,10 +395,14 @@ def _finish(delivery: WebhookDelivery, status: str, *, error: str = "") -> None:
 def webhook_deliveries_due(
     *, now: datetime | None = None, limit: int = SWEEP_BATCH_SIZE
 ) -> list[int]:
-    """Pending deliveries whose next attempt is due (their task was lost, or is late)."""
-    now = now or timezone.now()
+    """Pending deliveries overdue by more than a grace period: their message was lost.
+
+    The grace keeps the sweep from duplicating messages that are merely in flight (a
+    duplicate would be harmless — the claim lets one through — but it is wasted work).
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=SWEEP_GRACE_SECONDS)
     return list(
-        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=cutoff)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -431,15 +431,18 @@ def test_redelivery_to_an_inactive_endpoint_is_refused():
     assert WebhookDelivery.objects.count() == 1
 
 
-def test_sweep_finds_pending_deliveries_that_are_due():
+def test_sweep_finds_pending_deliveries_overdue_beyond_the_grace_period():
     endpoint = WebhookEndpointFactory()
-    due, later, done = deliveries_for(endpoint, 3)
+    overdue, _just_created, later, done = deliveries_for(endpoint, 4)
+    WebhookDelivery.objects.filter(pk=overdue.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=2)
+    )
     WebhookDelivery.objects.filter(pk=later.pk).update(
         next_attempt_at=timezone.now() + timedelta(minutes=5)
     )
     WebhookDelivery.objects.filter(pk=done.pk).update(status=WebhookDelivery.Status.SUCCEEDED)
 
-    assert webhook_deliveries_due() == [due.pk]
+    assert webhook_deliveries_due() == [overdue.pk]
 
 
 def test_the_celery_task_runs_an_attempt(receiver):
