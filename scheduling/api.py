@@ -82,7 +82,7 @@ def _valid(serializer_class: type[Any], request: Request) -> dict[str, Any]:
 def _appointment_response(appointment: Appointment, *, user: User, code: int = 200) -> Response:
     # Re-read through the access helper so the body has every relation, without N+1.
     fresh = selectors.appointment_get_for(user=user, appointment_id=appointment.pk)
-    return Response(AppointmentOutput(fresh).data, status=code)
+    return Response(AppointmentOutput(fresh, context={"viewer": user}).data, status=code)
 
 
 # --- availability ----------------------------------------------------------------------
@@ -208,10 +208,9 @@ class AppointmentDetailApi(APIView):
         responses={200: AppointmentOutput, 404: ERRORS[404]},
     )
     def get(self, request: Request, appointment_id: int) -> Response:
-        appointment = selectors.appointment_get_for(
-            user=_user(request), appointment_id=appointment_id
-        )
-        return Response(AppointmentOutput(appointment).data)
+        user = _user(request)
+        appointment = selectors.appointment_get_for(user=user, appointment_id=appointment_id)
+        return Response(AppointmentOutput(appointment, context={"viewer": user}).data)
 
     @extend_schema(
         operation_id="appointments_update",

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.models import Hospital, User
+from accounts.models import Hospital, Role, User
 from scheduling.filters import MAX_ID
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
 
@@ -187,3 +187,11 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Appointment) -> dict[str, Any]:
+        """Clinicians' notes are for clinicians and staff: a patient never sees them."""
+        data: dict[str, Any] = super().to_representation(instance)
+        viewer = self.context.get("viewer") or getattr(self.context.get("request"), "user", None)
+        if getattr(viewer, "role", Role.PATIENT) == Role.PATIENT:
+            data.pop("notes", None)
+        return data

@@ -310,6 +310,19 @@ def test_other_patients_appointment_is_404_and_unchanged(
 # --- update, cancel, reschedule, confirm -------------------------------------------------
 
 
+def test_clinician_notes_are_never_shown_to_the_patient(client_for, doctor, patient, booked):
+    services.appointment_update(actor=doctor, appointment_id=booked.pk, notes="Private")
+
+    as_patient = client_for(patient)
+    detail = as_patient.get(f"{BOOK}{booked.pk}/").json()
+    listed = as_patient.get(BOOK).json()["results"][0]
+    as_doctor = client_for(doctor).get(f"{BOOK}{booked.pk}/").json()
+
+    assert "notes" not in detail
+    assert "notes" not in listed
+    assert as_doctor["notes"] == "Private"
+
+
 def test_patch_reason_by_patient_and_notes_by_doctor(client_for, doctor, patient, booked):
     by_patient = client_for(patient).patch(f"{BOOK}{booked.pk}/", {"reason": "Headache"})
     by_doctor = client_for(doctor).patch(f"{BOOK}{booked.pk}/", {"notes": "Follow up"})
