@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import transaction
+from kombu import Queue
 
 from accounts.models import Hospital
 from audit.models import AuditEvent
@@ -43,9 +44,29 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def worker() -> Iterator[None]:
-    celery_app.control.purge()  # messages left in this test broker by earlier runs
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+def private_queue(worker_id: str) -> Iterator[str]:
+    """A queue of this test process alone: parallel (xdist) runs share the Redis database,
+    and one process's embedded worker must not take another's tasks (other test DB)."""
+    name = f"carebook-test-{worker_id}"
+    original = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = name  # where every publish without a queue goes
+    with celery_app.connection_for_write() as connection:
+        Queue(name).bind(connection.default_channel).purge()  # leftovers of earlier runs
+    yield name
+    celery_app.conf.task_default_queue = original
+
+
+@contextmanager
+def running_worker(queue: str) -> Iterator[None]:
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]
+    ):
+        yield
+
+
+@pytest.fixture
+def worker(private_queue: str) -> Iterator[None]:
+    with running_worker(private_queue):
         yield
 
 
@@ -116,7 +137,7 @@ def book(client_for, patient, slot):
 
 
 def test_booking_while_broker_down_succeeds_and_the_sweep_delivers_later(
-    client_for, settings, monkeypatch
+    client_for, settings, monkeypatch, private_queue
 ):
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
     doctor, patient = DoctorFactory(), PatientFactory()
@@ -138,7 +159,7 @@ def test_booking_while_broker_down_succeeds_and_the_sweep_delivers_later(
     assert not Job.objects.exists()
 
     # when the broker is back and a worker runs the periodic sweep
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with running_worker(private_queue):
         # (the subscribers' own follow-up events are queued normally once it is back)
         assert outbox_sweep.apply_async().get(timeout=30) == 1
         # and the sweep runs again (beat fires every 30 s)
