@@ -7,6 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from django.conf import settings
@@ -187,3 +190,59 @@ def test_every_stderr_line_is_one_json_object():
     assert events["plain stdlib record"]["level"] == "warning"
     assert events["structured"]["answer"] == 42
     assert "ZeroDivisionError" in events["failed"]["exception"]
+
+
+def test_gunicorn_with_its_config_writes_only_json_lines(closed_port):
+    # given gunicorn started the way production starts it, access log requested
+    port = closed_port
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    env.pop("LOG_FORMAT", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "-c",
+            "config/gunicorn_conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # when a request with an id and a query string comes in
+        body = None
+        deadline = time.monotonic() + 60
+        while body is None and time.monotonic() < deadline:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/healthz?who=alice.patient@example.org",
+                headers={"X-Request-ID": "req-gunicorn-0001", "Host": "localhost"},
+            )
+            try:
+                # One request only: a slow first answer (Django loading) is waited for.
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                    body = json.loads(response.read())
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, ConnectionRefusedError):
+                    raise
+                time.sleep(0.2)  # not listening yet
+        assert body == {"status": "alive"}
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    # then every line gunicorn and Django wrote is one JSON object
+    records = [json.loads(line) for line in output.splitlines()]
+    assert any(r["logger"] == "gunicorn.error" for r in records)  # "Booting worker …"
+    (finished,) = lines_with(records, event="request_finished", request_id="req-gunicorn-0001")
+    assert finished["request"] == "GET /healthz"
+    # and the query string appears nowhere (no plain access line either)
+    assert "alice" not in output

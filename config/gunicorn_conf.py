@@ -1,0 +1,22 @@
+"""gunicorn settings (``gunicorn -c config/gunicorn_conf.py``): its own lines as JSON too.
+
+Without this, gunicorn writes its start-up and error lines, and an access line per request
+(URL and query string included), in its own plain-text formats. Here they go through
+Carebook's logging config; django-structlog's ``request_finished`` line is the access log.
+"""
+
+import os
+
+from config.logging import logging_config
+
+logconfig_dict = logging_config(
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    log_format=os.environ.get("LOG_FORMAT", "json"),
+)
+logconfig_dict["loggers"].update(
+    {
+        "gunicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+        # request_finished says the same without the query string, which can hold personal data.
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    }
+)
