@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, PatientProfile, Role, User
 from accounts.permissions import require_role
+from accounts.staff_group import staff_group_membership_sync
 from core.errors import Conflict, InvalidRequest, NotAllowed
 
 CLINICIAN_PROFILE_FIELDS = frozenset(
@@ -109,6 +110,7 @@ def _ensure_profile(user: User) -> None:
         ClinicianProfile.objects.get_or_create(user=user)
     elif user.role == Role.PATIENT:
         PatientProfile.objects.get_or_create(user=user)
+    staff_group_membership_sync(user)  # staff hold the admin permissions through the group
 
 
 def _clinician_profile(user: User, data: dict[str, Any] | None) -> ClinicianProfile | None:
