@@ -26,4 +26,4 @@ RUN SECRET_KEY=build-only-collectstatic-key-not-used-at-runtime-0000000000 \
  && mkdir -p /app/.data /tmp/prometheus && chown -R carebook:carebook /app/.data /tmp/prometheus
 USER carebook
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--config", "config/gunicorn_conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

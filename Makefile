@@ -36,7 +36,7 @@ run: demo
 # The production processes, without containers (docker-compose.yml runs the same).
 serve: migrate
 	$(MANAGE) collectstatic --noinput >/dev/null
-	$(BIN)/gunicorn config.wsgi:application --bind 0.0.0.0:$(WEB_PORT) \
+	$(BIN)/gunicorn config.wsgi:application --config config/gunicorn_conf.py --bind 0.0.0.0:$(WEB_PORT) \
 		--workers $(GUNICORN_WORKERS) --access-logfile -
 
 worker: install
