@@ -15,9 +15,12 @@ from audit.services import audit_seal_pending
     retry_backoff=True,
     max_retries=5,
 )
-def audit_seal() -> int:
-    """Seal every unsealed audit row (in batches); returns how many were sealed."""
+def audit_seal(full: bool = False) -> int:
+    """Seal unsealed audit rows (in batches); returns how many were sealed.
+
+    After a commit: the recent window only. On beat: ``full=True`` catches anything else.
+    """
     total = 0
-    while sealed := audit_seal_pending():
+    while sealed := audit_seal_pending(full=full):
         total += sealed
     return total

@@ -243,7 +243,7 @@ CELERY_TIMEZONE = "UTC"
 # tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
-    "audit-seal": {"task": "audit.seal", "schedule": 60.0},
+    "audit-seal": {"task": "audit.seal", "schedule": 300.0, "kwargs": {"full": True}},
     "notification-reminders": {"task": "notifications.send_reminders", "schedule": 300.0},
     "notification-retry-failed": {"task": "notifications.retry_failed", "schedule": 300.0},
     "webhook-sweep": {"task": "notifications.webhook_sweep", "schedule": 60.0},

@@ -187,3 +187,24 @@ def test_failed_audit_write_aborts_the_booking(audit_insert_fails):
     from core.models import OutboxEvent
 
     assert OutboxEvent.objects.count() == 0
+
+
+def test_a_straggler_outside_the_recent_window_is_sealed_by_the_full_pass():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    record("thing.touch", 2)
+    audit_seal_pending()
+    # given a row that became visible long after it was written (a very long transaction)
+    with transaction.atomic():
+        straggler = AuditEvent.objects.create(
+            action="thing.late", occurred_at=timezone.now() - timedelta(hours=3)
+        )
+    # when the after-commit sealer runs, then it only looks at the recent window
+    assert audit_seal_pending() == 0
+    assert audit_chain_verify().unsealed == 1
+    # when the periodic full pass runs, then the straggler joins the chain
+    assert audit_seal_pending(full=True) == 1
+    assert AuditSeal.objects.order_by("-id").first().event_id == straggler.pk
+    assert audit_chain_verify().ok

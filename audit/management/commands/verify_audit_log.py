@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["seal_first"]:
-            while audit_seal_pending():
+            while audit_seal_pending(full=True):
                 pass
         report = audit_chain_verify()
         if not report.ok:
