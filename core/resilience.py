@@ -367,6 +367,10 @@ class CircuitBreaker:
     def failure(self) -> BreakerState:
         return self._store.breaker_failure(self._key, self.threshold, self._ttl)
 
+    def reset(self) -> BreakerState:
+        """Close the circuit now (an operator who knows the other side is healthy again)."""
+        return self._store.breaker_success(self._key)
+
     def peek(self) -> BreakerDecision:
         """What ``allow`` would answer now, without taking the half-open probe."""
         return self._store.breaker_peek(self._key, self.cooldown)

@@ -14,6 +14,7 @@ from notifications.models import Notification, WebhookAttempt, WebhookDelivery, 
 from notifications.webhooks import (
     endpoint_breaker,
     webhook_delivery_redeliver,
+    webhook_endpoint_reset_circuit,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_save,
 )
@@ -47,7 +48,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "url")
     readonly_fields = ("previous_secret", "created_by", "created_at", "updated_at", "circuit")
-    actions = ("rotate_secret",)
+    actions = ("rotate_secret", "reset_circuit")
     fieldsets = (
         (None, {"fields": ("name", "url", "events", "is_active")}),
         (
@@ -105,6 +106,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         for endpoint in queryset:
             webhook_endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
         self.message_user(request, f"Rotated {queryset.count()} secret(s).", messages.SUCCESS)
+
+    @admin.action(description="Close the circuit now and send waiting deliveries")
+    def reset_circuit(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_reset_circuit(endpoint=endpoint, actor=request.user)
+        self.message_user(request, f"Closed {queryset.count()} circuit(s).", messages.SUCCESS)
 
 
 class WebhookAttemptInline(admin.TabularInline):

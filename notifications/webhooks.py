@@ -128,6 +128,26 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> 
     return endpoint
 
 
+@transaction.atomic
+def webhook_endpoint_reset_circuit(*, endpoint: WebhookEndpoint, actor: Any) -> None:
+    """Close the endpoint's circuit and make its waiting deliveries due at once."""
+    endpoint_breaker(endpoint).reset()
+    _publish_state(endpoint, BreakerState.CLOSED)
+    waiting = WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=Status.PENDING, next_attempt_at__gt=timezone.now()
+    )
+    ids = list(waiting.values_list("pk", flat=True))
+    waiting.update(next_attempt_at=timezone.now())
+    audit_record(
+        actor=actor,
+        action="webhook_endpoint.reset_circuit",
+        obj=endpoint,
+        metadata={"deliveries_released": len(ids)},
+    )
+    for delivery_id in ids:
+        _enqueue_on_commit(delivery_id)
+
+
 def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
     return CircuitBreaker(
         f"webhook-endpoint:{endpoint.uid}",

@@ -505,3 +505,30 @@ def test_staff_create_an_endpoint_in_the_admin(client):
     assert endpoint.events == ["appointment.scheduled"]
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.created_by == staff
+
+
+def test_staff_can_close_an_open_circuit_and_waiting_deliveries_go_at_once(receiver, client):
+    # given an endpoint whose circuit opened, with a delivery waiting for the cool-down
+    receiver.script([500])
+    endpoint = WebhookEndpointFactory(url=receiver.url, breaker_threshold=1)
+    first, waiting = deliveries_for(endpoint, 2)
+    webhook_delivery_attempt(delivery_id=first.pk)
+    assert webhook_delivery_attempt(delivery_id=waiting.pk).result == "circuit_open"
+
+    # when staff close the circuit from the admin
+    client.force_login(StaffFactory(is_superuser=True))
+    response = client.post(
+        "/admin/notifications/webhookendpoint/",
+        {"action": "reset_circuit", "_selected_action": [endpoint.pk]},
+        follow=True,
+    )
+
+    # then the circuit is closed, the waiting delivery is due, and it goes through
+    assert response.status_code == 200
+    assert endpoint_breaker(endpoint).state is BreakerState.CLOSED
+    assert waiting.pk in webhook_deliveries_due(now=timezone.now() + timedelta(minutes=1))
+    receiver.script([200])
+    assert webhook_delivery_attempt(delivery_id=waiting.pk).result == "succeeded"
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="webhook_endpoint.reset_circuit").count() == 1
