@@ -91,9 +91,17 @@ def configure_structlog() -> None:
 
 
 def _use_django_logging(**kwargs: Any) -> None:
-    """Celery's ``setup_logging``: keep Django's LOGGING instead of Celery's own format."""
+    """Celery's ``setup_logging``: keep Django's LOGGING instead of Celery's own format.
+
+    Connecting this receiver is what stops Celery from installing its handlers. The config
+    is applied only if Django has not done so yet, so that an embedded test worker leaves
+    the handlers of its host process (pytest's log capture) in place.
+    """
     from django.conf import settings
 
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, structlog.stdlib.ProcessorFormatter) for h in root.handlers):
+        return
     logging.config.dictConfig(settings.LOGGING)
 
 
