@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -39,6 +40,12 @@ class Header:
 
     positions: tuple[int | None, ...]
     width: int
+
+    def __post_init__(self) -> None:
+        present = [p for p in self.positions if p is not None]
+        if len(present) == len(self.positions):  # every column: one C-level itemgetter call
+            getter = operator.itemgetter(*present)
+            object.__setattr__(self, "pick", getter)
 
     def pick(self, record: list[str]) -> tuple[str, ...]:
         return tuple("" if p is None else record[p] for p in self.positions)

@@ -12,18 +12,21 @@ from __future__ import annotations
 import contextlib
 import csv
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import IO
+from typing import IO, TypeVar
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from bulk_import.csv_source import iter_records
-from bulk_import.upsert import BatchOutcome, StagedRow, upserter_for
+from bulk_import.upsert import BatchOutcome, PreparedBatch, StagedRow, Upserter, upserter_for
 from bulk_import.validation import RowError, normalise, row_errors
 
 IMPORT_BATCH_ROWS = 10_000  # one transaction each; measured: larger batches gain <3 %
 MAX_REJECTS_IN_JOB = 1_000  # the rest are only in the downloadable rejects CSV
 REJECTS_HEADER = ("row", "field", "message")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,6 +91,42 @@ class ImportSummary:
 BatchCommitted = Callable[[Checkpoint, int], None]
 
 
+class _BatchWriter:
+    """Runs the database side of the import.
+
+    On PostgreSQL, outside any transaction (the Celery worker), it runs in one thread of
+    its own with its own connection: the next batch is parsed and validated while the
+    server ingests this one. Inside a transaction (a test's) it runs inline, because
+    another connection could not see that transaction's rows.
+    """
+
+    def __init__(self, *, threaded: bool) -> None:
+        self.executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-import-db")
+            if threaded
+            else None
+        )
+
+    def call(self, work: Callable[[], T]) -> Future[T]:
+        if self.executor is not None:
+            return self.executor.submit(work)
+        done: Future[T] = Future()
+        try:
+            done.set_result(work())
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
+    def shutdown(self) -> None:
+        if self.executor is not None:
+            self.executor.submit(connection.close)  # the thread's own connection
+            self.executor.shutdown(wait=True)
+
+
+def _can_thread() -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
 def import_hospitals(
     raw: IO[bytes],
     *,
@@ -95,40 +134,62 @@ def import_hospitals(
     rejects: RejectSink,
     resume_from: Checkpoint | None = None,
     on_batch: BatchCommitted | None = None,
-    batch_rows: int = IMPORT_BATCH_ROWS,
+    batch_rows: int | None = None,
+    upserter: Upserter | None = None,
 ) -> ImportSummary:
+    """Import every record of ``raw``; batches at or below ``resume_from`` are not rewritten."""
     checkpoint = resume_from or Checkpoint()
-    upserter = upserter_for()
-    upserter.open()
-    rows = 0
+    committed_before = checkpoint.batches
+    batch_rows = batch_rows or IMPORT_BATCH_ROWS
+    db = upserter or upserter_for()
+    writer = _BatchWriter(threaded=_can_thread())
+    rows = batch_number = 0
     batch: list[StagedRow] = []
     pending_rejects: list[list[RowError]] = []
-    batch_number = 0
+    in_flight: tuple[Future[BatchOutcome], list[list[RowError]]] | None = None
 
-    def flush() -> None:
-        nonlocal checkpoint, batch_number
-        outcome = BatchOutcome()
-        if batch:
-            batch_number += 1
-            write = batch_number > checkpoint.batches
-            percent = min(99, raw.tell() * 100 // max(total_bytes, 1))
-            with transaction.atomic(durable=True):
-                outcome = upserter.apply(batch, write=write)
-                if write:
-                    checkpoint = checkpoint.plus(outcome)
-                    if on_batch is not None:
-                        on_batch(checkpoint, percent)
-        pending_rejects.extend(
+    def write_batch(staged: PreparedBatch, write: bool, percent: int) -> BatchOutcome:
+        nonlocal checkpoint  # only this (single) writer thread changes it
+        with transaction.atomic(durable=True):
+            outcome = db.apply(staged, write=write)
+            if write:
+                checkpoint = checkpoint.plus(outcome)
+                if on_batch is not None:
+                    on_batch(checkpoint, percent)
+        return outcome
+
+    def settle() -> None:
+        """Wait for the batch in flight; report its rejects, in row order."""
+        nonlocal in_flight
+        if in_flight is None:
+            return
+        future, errors = in_flight
+        in_flight = None
+        outcome = future.result()
+        errors.extend(
             [RowError(row, "code", f"duplicate of row {first}, which is imported")]
             for row, first in outcome.duplicates
         )
-        pending_rejects.sort(key=lambda errors: errors[0].row)
-        for errors in pending_rejects:
-            rejects.add_row(errors)
-        pending_rejects.clear()
-        batch.clear()
+        errors.sort(key=lambda one_row: one_row[0].row)
+        for one_row in errors:
+            rejects.add_row(one_row)
+
+    def flush() -> None:
+        nonlocal batch, pending_rejects, batch_number, in_flight
+        settle()
+        if batch:
+            batch_number += 1
+            write = batch_number > committed_before
+            percent = min(99, raw.tell() * 100 // max(total_bytes, 1))
+            staged = db.prepare(batch)  # CSV for COPY built here, beside the parsing
+            future = writer.call(lambda: write_batch(staged, write, percent))
+        else:
+            future = writer.call(BatchOutcome)
+        in_flight = (future, pending_rejects)
+        batch, pending_rejects = [], []
 
     try:
+        writer.call(db.open).result()
         for record in iter_records(raw):
             rows += 1
             if record.values is None:
@@ -143,9 +204,14 @@ def import_hospitals(
             if len(batch) >= batch_rows:
                 flush()
         flush()
+        settle()
     finally:
-        with contextlib.suppress(DatabaseError):  # never hide the error that got us here
-            upserter.close()
+        if in_flight is not None:
+            with contextlib.suppress(Exception):  # the original error is the one to see
+                in_flight[0].result()
+        with contextlib.suppress(DatabaseError):
+            writer.call(db.close).result()
+        writer.shutdown()
     return ImportSummary(
         rows=rows,
         created=checkpoint.created,

@@ -15,7 +15,9 @@ half a batch behind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,16 +48,40 @@ class BatchOutcome:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
+@dataclass
+class PreparedBatch:
+    """A batch made ready by the parsing thread (the database thread only sends it)."""
+
+    rows: Sequence[StagedRow]
+    unique: list[StagedRow] = field(default_factory=list)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    seen_csv: str = ""
+    table_csv: str = ""
+
+
 class Upserter(Protocol):
     def open(self) -> None: ...
 
     def close(self) -> None: ...
 
-    def apply(self, rows: Sequence[StagedRow], *, write: bool) -> BatchOutcome: ...
+    def prepare(self, rows: Sequence[StagedRow]) -> PreparedBatch: ...
+
+    def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome: ...
 
 
 def upserter_for(db: BaseDatabaseWrapper = connection) -> Upserter:
     return PostgresUpserter(db) if db.vendor == "postgresql" else OrmUpserter()
+
+
+# Rows go to COPY as CSV written by the csv module (C code, ~5x cheaper than write_row per
+# row); every value quoted, so an empty string stays an empty string, never NULL.
+COPY_CSV = sql.SQL("WITH (FORMAT csv)")
+
+
+def _csv(rows: Iterable[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def _column(name: str) -> sql.Identifier:
@@ -76,14 +102,20 @@ class PostgresUpserter:
         stage_cols = [sql.Identifier(c) for c in COLUMNS]
         upd = [(_column(c), sql.Identifier(c)) for c in UPDATABLE]
         self.expect_new_codes = True  # a first import: try plain COPY before the upsert
-        self.seen_copy_sql = sql.SQL("COPY {} (code, row_no) FROM STDIN").format(
-            sql.Identifier(SEEN_TABLE)
+        self.seen_copy_sql = sql.SQL("COPY {seen} (code, row_no) FROM STDIN {csv}").format(
+            seen=sql.Identifier(SEEN_TABLE), csv=COPY_CSV
         )
         self.direct_copy_sql = sql.SQL(
-            "COPY {table} ({cols}, {created}, {updated}) FROM STDIN"
-        ).format(table=self.table, cols=sql.SQL(", ").join(cols), created=created, updated=updated)
-        self.copy_sql = sql.SQL("COPY {stage} (row_no, {cols}) FROM STDIN").format(
-            stage=sql.Identifier(STAGE_TABLE), cols=sql.SQL(", ").join(stage_cols)
+            "COPY {table} ({cols}, {created}, {updated}) FROM STDIN {csv}"
+        ).format(
+            csv=COPY_CSV,
+            table=self.table,
+            cols=sql.SQL(", ").join(cols),
+            created=created,
+            updated=updated,
+        )
+        self.copy_sql = sql.SQL("COPY {stage} (row_no, {cols}) FROM STDIN {csv}").format(
+            stage=sql.Identifier(STAGE_TABLE), cols=sql.SQL(", ").join(stage_cols), csv=COPY_CSV
         )
         # ``xmax = 0`` holds only for a freshly inserted tuple: it tells created from updated.
         self.upsert_sql = sql.SQL(
@@ -127,11 +159,24 @@ class PostgresUpserter:
         with self.db.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}, {SEEN_TABLE}")
 
-    def apply(self, rows: Sequence[StagedRow], *, write: bool) -> BatchOutcome:
-        outcome = BatchOutcome()
-        unique = _drop_batch_duplicates(rows, outcome)
-        if write and self.expect_new_codes:
-            if self._copy_new_rows(unique):
+    def prepare(self, rows: Sequence[StagedRow]) -> PreparedBatch:
+        batch = PreparedBatch(rows=rows)
+        batch.unique = _drop_batch_duplicates(rows, batch.duplicates)
+        if self.expect_new_codes:
+            stamp = timezone.now().isoformat()
+            batch.seen_csv = _csv((row[1], row[0]) for row in batch.unique)
+            batch.table_csv = _csv((*row[1:], stamp, stamp) for row in batch.unique)
+        return batch
+
+    def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome:
+        outcome = BatchOutcome(duplicates=list(batch.duplicates))
+        unique = batch.unique
+        with self.db.cursor() as cur:
+            # A batch is re-derivable from the file: after a server crash the job's
+            # checkpoint (same transaction) is lost with it and the batch is redone.
+            cur.execute("SET LOCAL synchronous_commit = off")
+        if write and batch.table_csv:
+            if self._copy_new_rows(batch):
                 outcome.created = len(unique)
                 outcome.duplicates.sort()
                 return outcome
@@ -142,22 +187,19 @@ class PostgresUpserter:
         outcome.duplicates.sort()
         return outcome
 
-    def _copy_new_rows(self, unique: list[StagedRow]) -> bool:
+    def _copy_new_rows(self, batch: PreparedBatch) -> bool:
         """Fast path for codes new to the table and to the file: COPY straight into both.
 
         A unique violation (a code already in the table or earlier in the file) rolls the
         savepoint back and the caller takes the staged upsert path for this batch.
         """
-        now = timezone.now()
         try:
             with transaction.atomic(using=self.db.alias), self.db.cursor() as wrapper:
                 cur = wrapper.cursor
                 with cur.copy(self.seen_copy_sql) as copy:
-                    for row in unique:
-                        copy.write_row((row[1], row[0]))
+                    copy.write(batch.seen_csv)
                 with cur.copy(self.direct_copy_sql) as copy:
-                    for row in unique:
-                        copy.write_row((*row[1:], now, now))
+                    copy.write(batch.table_csv)
         except psycopg.errors.UniqueViolation:
             return False
         return True
@@ -168,8 +210,7 @@ class PostgresUpserter:
         with self.db.cursor() as wrapper:
             cur = wrapper.cursor  # the psycopg cursor under Django's wrapper
             with cur.copy(self.copy_sql) as copy:
-                for row in unique:
-                    copy.write_row(row)
+                copy.write(_csv(unique))
             # Codes first seen in this batch come back; the others were seen in an earlier one.
             cur.execute(
                 f"INSERT INTO {SEEN_TABLE} (code, row_no) "  # noqa: S608 - constant names
@@ -201,7 +242,9 @@ class PostgresUpserter:
         )
 
 
-def _drop_batch_duplicates(rows: Sequence[StagedRow], outcome: BatchOutcome) -> list[StagedRow]:
+def _drop_batch_duplicates(
+    rows: Sequence[StagedRow], duplicates: list[tuple[int, int]]
+) -> list[StagedRow]:
     """Keep the first row of each code within the batch; record the others as duplicates."""
     first_row: dict[object, int] = {}
     unique = []
@@ -210,7 +253,7 @@ def _drop_batch_duplicates(rows: Sequence[StagedRow], outcome: BatchOutcome) -> 
         if first == row[0]:
             unique.append(row)
         else:
-            outcome.duplicates.append((int(row[0]), first))  # type: ignore[call-overload]
+            duplicates.append((int(row[0]), first))  # type: ignore[call-overload]
     return unique
 
 
@@ -232,10 +275,13 @@ class OrmUpserter:
     def close(self) -> None:
         self.seen = {}
 
-    def apply(self, rows: Sequence[StagedRow], *, write: bool) -> BatchOutcome:
+    def prepare(self, rows: Sequence[StagedRow]) -> PreparedBatch:
+        return PreparedBatch(rows=rows)
+
+    def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome:
         outcome = BatchOutcome()
         firsts: dict[str, tuple[str, ...]] = {}
-        for row_no, *values in rows:
+        for row_no, *values in batch.rows:
             code = str(values[0])
             first = self.seen.setdefault(code, int(row_no))  # type: ignore[call-overload]
             if first != row_no:

@@ -9,6 +9,7 @@ import pytest
 from django.core.files import File
 
 from accounts.models import Hospital
+from bulk_import import importer
 from bulk_import.importer import MAX_REJECTS_IN_JOB
 from bulk_import.services import hospital_import_run, hospital_import_start, upload_name
 from core.models import Job, OutboxEvent
@@ -104,7 +105,7 @@ class TestRejects:
         assert [e["row"] for e in job.errors] == sorted(bad_rows)[:MAX_REJECTS_IN_JOB]
         assert len(rejects_csv(job)) == 1 + 1_500
 
-    def test_duplicate_codes_keep_the_first_row_and_reject_the_others(self, tmp_path):
+    def test_duplicate_codes_keep_the_first_row_and_reject_the_others(self, tmp_path, monkeypatch):
         # given a code repeated inside one batch and across batches
         path = tmp_path / "dups.csv"
         rows = [hospital_row(i) for i in range(30)]
@@ -113,14 +114,8 @@ class TestRejects:
         path.write_text(",".join(HEADER) + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
 
         # when imported in batches of 10 rows, so that the repeats span batches
-        from bulk_import import importer
-
-        original = importer.IMPORT_BATCH_ROWS
-        importer.IMPORT_BATCH_ROWS = 10
-        try:
-            job = run_import(path, StaffFactory())
-        finally:
-            importer.IMPORT_BATCH_ROWS = original
+        monkeypatch.setattr(importer, "IMPORT_BATCH_ROWS", 10)
+        job = run_import(path, StaffFactory())
 
         # then the first occurrence wins and each repeat is a reject naming the first row
         assert job.result["created"] == 30
@@ -146,3 +141,22 @@ class TestUpsert:
         same_after = Hospital.objects.get(code="H0000001")
         assert same_after.updated_at == same.updated_at
         assert table_rows() == [hospital_row(i) for i in range(3)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_worker_path_outside_a_transaction_overlaps_batches_with_the_same_result(tmp_path):
+    """Outside a transaction (as in the worker) the database work runs in its own thread."""
+    # given a file with bad rows and a code repeated across batches
+    rows = [hospital_row(i) for i in range(25_000)]
+    rows[5] = (*rows[5][:5], "!!", *rows[5][6:])  # file row 7: bad postal code
+    rows.append(hospital_row(3, name_suffix=" again"))  # last row repeats file row 5
+    path = tmp_path / "d.csv"
+    path.write_text(",".join(HEADER) + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+
+    job = run_import(path, StaffFactory())
+
+    assert job.result["created"] == 24_999
+    assert [(e["row"], e["field"]) for e in job.errors] == [(7, "postal_code"), (25_002, "code")]
+    assert Hospital.objects.count() == 24_999
+    assert Hospital.objects.get(code="H0000003").name == "Example Hospital 3"
