@@ -90,9 +90,10 @@ def _safe_next(request: HttpRequest) -> str | None:
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     """Email and password through Django auth, so django-axes locks it like the API."""
-    form = LoginForm(request.POST or None)
+    posted = request.method == "POST"
+    form = LoginForm(request.POST if posted else None)
     refused = ""
-    if request.method == "POST" and form.is_valid():
+    if posted and form.is_valid():
         user = authenticate(
             request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
         )
@@ -106,7 +107,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user)
             return redirect(_safe_next(request) or reverse("dashboard:agenda"))
-    status = 200 if not refused else 400
+    status = 400 if posted else 200
     context = {"form": form, "refused": refused, "next": _safe_next(request) or ""}
     return render(request, "dashboard/login.html", context, status=status)
 
@@ -492,7 +493,7 @@ def reports(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     today = selectors.today_for(user)
     form = ReportForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial={"date_from": today - timedelta(days=30), "date_to": today, "format": "csv"},
     )
     status = 200
