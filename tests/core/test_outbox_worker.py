@@ -6,6 +6,9 @@ Redis broker of CELERY_BROKER_URL, against the same test database.
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +24,7 @@ from accounts.models import Hospital
 from audit.models import AuditEvent
 from audit.services import audit_chain_verify
 from config.celery import app as celery_app
+from core.broker import send_task_fail_fast
 from core.models import Job, OutboxDelivery, OutboxEvent
 from core.outbox import event_publish, subscriber, unsubscribe
 from core.tasks import outbox_deliver, outbox_sweep
@@ -207,3 +211,121 @@ def test_booking_with_worker_up_records_the_confirmation_job_and_seals_the_audit
     )
     assert job["status"] == "succeeded"
     assert job["result"]["confirmed"] is True
+
+
+# --- a real Redis that stops and comes back ----------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A throwaway redis-server this test may stop and restart (the shared one stays up)."""
+
+    def __init__(self, workdir) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(10)
+        self.process = None
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(7) == b"+PONG\r\n"
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def private_redis(tmp_path, monkeypatch) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server binary")
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)  # Celery reads it before its setting
+    yield redis
+    if redis.process is not None:
+        redis.stop()
+
+
+def test_redis_stopping_and_restarting_loses_no_event(
+    client_for, settings, private_redis, private_queue
+):
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 3600  # the sweep only runs when this test says so
+    doctor = DoctorFactory()
+
+    def booking():
+        start = hours_from_now(48 + 24 * Appointment.objects.count())
+        slot = SlotFactory(clinician=doctor, start=start, end=start + timedelta(minutes=30))
+        response = book(client_for, PatientFactory(), slot)
+        assert response.status_code == 201, response.content
+        return OutboxEvent.objects.get(
+            name="appointment.scheduled", aggregate_id=str(response.json()["id"])
+        )
+
+    # given a booking queued on Redis, which is then stopped (its queue is lost: no AOF)
+    queued_then_lost = booking()
+    private_redis.stop()
+    # when a patient books during the outage, then the API still answers 201, quickly
+    started = time.monotonic()
+    during_outage = booking()
+    assert time.monotonic() - started < 3
+    # when Redis comes back, then the next booking's event is queued on a fresh connection
+    private_redis.start()
+    after_restart = booking()
+    with running_worker(private_queue):
+        wait_for(delivered(after_restart.id))
+        # and the two events Redis never delivered wait in the outbox
+        assert not delivered(queued_then_lost.id)()
+        assert not delivered(during_outage.id)()
+        # when the periodic sweep runs
+        settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+        send_task_fail_fast("core.outbox_sweep")
+        wait_for(delivered(queued_then_lost.id))
+        wait_for(delivered(during_outage.id))
+
+    # then each booking was confirmed exactly once
+    jobs = Job.objects.filter(kind=BOOKING_CONFIRMATION_JOB)
+    assert sorted(jobs.values_list("subject_id", flat=True)) == sorted(
+        str(appointment.pk) for appointment in Appointment.objects.all()
+    )
+    assert all(job.status == Job.Status.SUCCEEDED for job in jobs)
+    for event in (queued_then_lost, during_outage, after_restart):
+        assert (
+            OutboxDelivery.objects.filter(
+                event=event, subscriber="scheduling.booking_confirmation"
+            ).count()
+            == 1
+        )
