@@ -92,12 +92,14 @@ def import_in_child(path: Path, mode: str) -> dict[str, float]:
     """Run the import in a fresh process so that its peak RSS is the import's own."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(path), "--path", mode],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
+    if out.returncode != 0:
+        sys.exit(f"import failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from accounts.models import Hospital
+from core.models import Job
 
 
 class DirectorySyncState(models.Model):
@@ -24,3 +25,12 @@ class DirectorySyncState(models.Model):
 
     def __str__(self) -> str:
         return f"Directory sync of hospital {self.hospital_id}"
+
+
+class HospitalImportJob(Job):
+    """The import jobs among all jobs, for their admin page (upload and progress)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "hospital import"
+        verbose_name_plural = "hospital imports"
