@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,6 +56,28 @@ class AuditEventListApi(APIView):
         def get_sealed(self, event: AuditEvent) -> bool:
             return hasattr(event, "seal")
 
+    @extend_schema(
+        operation_id="audit_events_list",
+        parameters=[
+            OpenApiParameter("actor", OpenApiTypes.INT, description="Actor's user id."),
+            OpenApiParameter(
+                "action", OpenApiTypes.STR, description='Exact, or a prefix ending in "."'
+            ),
+            OpenApiParameter(
+                "object_type", OpenApiTypes.STR, description='e.g. "scheduling.appointment"'
+            ),
+            OpenApiParameter("object_id", OpenApiTypes.STR),
+            OpenApiParameter("from", OpenApiTypes.DATETIME, description="Inclusive, ISO 8601."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Exclusive, ISO 8601."),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={
+            200: Output(many=True),
+            400: OpenApiResponse(description="Malformed filter (error envelope)."),
+            403: OpenApiResponse(description="Staff only."),
+        },
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)

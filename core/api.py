@@ -6,6 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,12 +56,25 @@ def visible_job(request: Request, job_id: UUID) -> Job:
     return job
 
 
+NOT_FOUND = OpenApiResponse(description="No such job, or not yours to see (error envelope).")
+
+
 class JobDetailApi(APIView):
+    @extend_schema(operation_id="jobs_retrieve", responses={200: JobOutput, 404: NOT_FOUND})
     def get(self, request: Request, job_id: UUID) -> Response:
         return Response(JobOutput(visible_job(request, job_id)).data)
 
 
 class JobDownloadApi(APIView):
+    @extend_schema(
+        operation_id="jobs_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                response=OpenApiTypes.BINARY, description="The job's file, as an attachment."
+            ),
+            404: NOT_FOUND,
+        },
+    )
     def get(self, request: Request, job_id: UUID) -> Any:
         job = visible_job(request, job_id)
         if not job.file:
