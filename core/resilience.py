@@ -112,7 +112,8 @@ end
 if state == 'half_open' and probe_until > now then
   return {0, 'half_open', tostring(probe_until - now)}
 end
-redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', tostring(now + probe_timeout))
+redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until',
+           string.format('%.6f', now + probe_timeout))
 return {1, 'half_open', '0'}
 """
 )
@@ -131,7 +132,8 @@ local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 if state == 'half_open' or (state == 'closed' and failures >= threshold) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now), 'probe_until', '0')
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', string.format('%.6f', now),
+             'probe_until', '0')
   return 'open'
 end
 return state
@@ -167,7 +169,9 @@ local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
 local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or ARGV[2])
-local ts = tonumber(redis.call('HGET', KEYS[1], 'ts') or tostring(now))
+local stored_ts = redis.call('HGET', KEYS[1], 'ts')
+local ts = now
+if stored_ts then ts = tonumber(stored_ts) end
 -- 'ts' may lie in the future: it is when the last reserved token becomes available
 if now > ts then
   tokens = math.min(capacity, tokens + (now - ts) * rate)
@@ -175,16 +179,17 @@ if now > ts then
 end
 local wait = (ts - now)
 if tokens < 1 then wait = wait + (1 - tokens) / rate end
-if wait > max_wait then return tostring(-wait) end
+if wait > max_wait then return string.format('%.6f', -wait) end
 if tokens >= 1 then
   tokens = tokens - 1
 else
   ts = now + wait
   tokens = 0
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
+           'ts', string.format('%.6f', ts))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate + wait) + 60)
-return tostring(wait)
+return string.format('%.6f', wait)
 """
 )
 

@@ -173,6 +173,16 @@ def test_peek_reports_without_taking_the_half_open_probe():
     assert not breaker.peek().allowed
 
 
+def test_reset_closes_an_open_circuit():
+    breaker = CircuitBreaker(unique("b"), threshold=1, cooldown=60, store=LocalStore(FakeClock()))
+    breaker.failure()
+    assert breaker.state is BreakerState.OPEN
+
+    assert breaker.reset() is BreakerState.CLOSED
+
+    assert breaker.allow().allowed
+
+
 def test_exceptions_that_are_not_failures_do_not_count():
     breaker = CircuitBreaker(unique("b"), threshold=1, cooldown=10, store=LocalStore(FakeClock()))
 
