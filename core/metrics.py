@@ -144,10 +144,18 @@ def _address_allowed(request: HttpRequest) -> bool:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(
-        address in ipaddress.ip_network(cidr, strict=False)
-        for cidr in settings.METRICS_ALLOWED_CIDRS
-    )
+    return any(address in network for network in _allowed_networks())
+
+
+def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for cidr in settings.METRICS_ALLOWED_CIDRS:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            # Fail closed: a typo admits no one, and says so, instead of a 500 per scrape.
+            logger.error("METRICS_ALLOWED_CIDRS: %r is not a network; ignored", cidr)
+    return networks
 
 
 def metrics_allowed(request: HttpRequest) -> bool:

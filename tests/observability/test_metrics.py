@@ -160,6 +160,12 @@ def test_a_client_in_METRICS_ALLOWED_CIDRS_may_scrape(client):
     assert client.get("/metrics", **other).status_code == 403
 
 
+@override_settings(METRICS_ALLOWED_CIDRS=["not-a-network", "10.20.30.0/24"])
+def test_a_malformed_cidr_is_ignored_not_a_server_error(client):
+    assert client.get("/metrics", **REMOTE).status_code == 200
+    assert client.get("/metrics", **{**REMOTE, "REMOTE_ADDR": "10.9.9.9"}).status_code == 403
+
+
 @override_settings(METRICS_BEARER_TOKEN=TOKEN)
 def test_the_bearer_token_admits_a_remote_scraper_and_a_wrong_one_does_not(client):
     good = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", **REMOTE)
