@@ -40,6 +40,7 @@ from accounts.serializers import (
     clinician_profile_for_service,
 )
 from core.errors import DomainError, InvalidRequest
+from core.routers import ReplicaListMixin
 
 # The auth endpoints share one throttle scope; its rate is settings DEFAULT_THROTTLE_RATES.
 AUTH_THROTTLE_SCOPE = "auth"
@@ -278,7 +279,7 @@ class UserDetailApi(APIView):
 # while anonymous scraping of clinicians' names and workplaces is not offered.
 
 
-class ClinicianListApi(generics.ListAPIView):
+class ClinicianListApi(ReplicaListMixin, generics.ListAPIView):
     permission_classes = [IsAuthenticated]
     serializer_class = ClinicianOutputSerializer
     filterset_class = ClinicianFilter
@@ -287,7 +288,7 @@ class ClinicianListApi(generics.ListAPIView):
         return selectors.clinicians_list()
 
 
-class HospitalListApi(generics.ListAPIView):
+class HospitalListApi(ReplicaListMixin, generics.ListAPIView):
     permission_classes = [IsAuthenticated]
     serializer_class = HospitalOutputSerializer
     filterset_class = HospitalFilter

@@ -20,6 +20,7 @@ from core.api import JobOutput
 from core.idempotency import idempotent
 from core.jobs import jobs_for_subject
 from core.pagination import DefaultPagination
+from core.routers import ReplicaListMixin
 from scheduling import selectors, services
 from scheduling.filters import AppointmentFilter, SlotFilter
 from scheduling.models import Appointment, Slot
@@ -88,7 +89,7 @@ def _appointment_response(appointment: Appointment, *, user: User, code: int = 2
 # --- availability ----------------------------------------------------------------------
 
 
-class AvailabilityApi(generics.ListAPIView[Slot]):
+class AvailabilityApi(ReplicaListMixin, generics.ListAPIView[Slot]):
     """``GET`` lists slots (open ones, and all of your own); ``POST`` publishes new ones."""
 
     serializer_class = SlotOutput
@@ -160,7 +161,7 @@ class SlotWithdrawApi(APIView):
 # --- appointments ----------------------------------------------------------------------
 
 
-class AppointmentsApi(generics.ListAPIView[Appointment]):
+class AppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
     """``GET`` lists the appointments you may see; ``POST`` books one (patients)."""
 
     serializer_class = AppointmentOutput
@@ -290,7 +291,7 @@ class AppointmentConfirmApi(APIView):
         return _appointment_response(appointment, user=user)
 
 
-class PatientAppointmentsApi(generics.ListAPIView[Appointment]):
+class PatientAppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
 
@@ -310,7 +311,7 @@ class PatientAppointmentsApi(generics.ListAPIView[Appointment]):
         return super().get(request, *args, **kwargs)
 
 
-class ClinicianAppointmentsApi(generics.ListAPIView[Appointment]):
+class ClinicianAppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
 
