@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.logging import configure_structlog, logging_config
 
@@ -246,6 +247,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+# Queues, so that slow work never delays event delivery; a worker started without -Q
+# consumes all four, and each can get its own pool (docs/deployment.md).
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "events", "imports", "reports")]
+CELERY_TASK_ROUTES = {
+    "core.outbox_*": {"queue": "events"},  # outbox delivery and its sweep
+    "notifications.*": {"queue": "events"},  # webhooks, emails, reminders
+    "bulk_import.*": {"queue": "imports"},
+    "reports.*": {"queue": "reports"},
+}  # anything else (audit sealing, rule expansion) goes to "celery"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic work: the DatabaseScheduler copies these entries into django-celery-beat's
