@@ -63,7 +63,7 @@ def test_an_explicit_queue_still_wins_over_the_routes():
 
 
 def test_workers_consume_every_routed_queue():
-    routed = {queue for queue in EXPECTED_QUEUE.values()}
+    routed = set(EXPECTED_QUEUE.values())
     # a worker started without -Q (make worker, make run) consumes CELERY_TASK_QUEUES
     assert {queue.name for queue in production.CELERY_TASK_QUEUES} == routed
     assert production.CELERY_TASK_QUEUES[0].name == app.conf.task_default_queue == "celery"
