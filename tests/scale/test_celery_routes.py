@@ -39,7 +39,7 @@ def _carebook_tasks() -> set[str]:
 
 def _production_router() -> Router:
     queues = app.amqp.Queues(production.CELERY_TASK_QUEUES)
-    return Router(prepare(production.CELERY_TASK_ROUTES), queues, create_missing=False, app=app)
+    return Router(prepare([production.CELERY_TASK_ROUTES]), queues, create_missing=False, app=app)
 
 
 def test_every_registered_task_has_a_decided_queue():
