@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -35,7 +36,7 @@ class HospitalBulkImportApi(APIView):
     permission_classes = [IsStaffRole]
     parser_classes = [MultiPartParser]
 
-    class Output(serializers.Serializer[Any]):
+    class HospitalBulkImportOutput(serializers.Serializer[Any]):
         job_id = serializers.UUIDField()
         status = serializers.CharField()
 
@@ -46,6 +47,26 @@ class HospitalBulkImportApi(APIView):
         if declared.isdigit():
             check_upload_size(max(0, int(declared) - MULTIPART_OVERHEAD_BYTES))
 
+    @extend_schema(
+        operation_id="hospitals_bulk_import",
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        responses={202: HospitalBulkImportOutput},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Same key and same file: the first answer again. Other file: 422.",
+            )
+        ],
+    )
     @idempotent(required=False, fingerprint=uploaded_file_fingerprint)
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
@@ -56,4 +77,6 @@ class HospitalBulkImportApi(APIView):
                 details={"max_bytes": max_upload_bytes()},
             )
         job = hospital_import_start(user=request.user, upload=upload)
-        return Response(self.Output({"job_id": job.id, "status": job.status}).data, status=202)
+        return Response(
+            self.HospitalBulkImportOutput({"job_id": job.id, "status": job.status}).data, status=202
+        )

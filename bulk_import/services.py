@@ -10,15 +10,17 @@ that every batch commits together with its rows.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import tempfile
+from collections.abc import Iterator
 from typing import IO, Any
 from uuid import UUID
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models.functions import Greatest
 
 from bulk_import.csv_source import CsvFormatError, read_header
@@ -131,6 +133,36 @@ def hospital_import_run(*, job_id: UUID | str) -> Job:
     job = Job.objects.get(id=job_id, kind=IMPORT_JOB_KIND)
     if job.status in Job.FINISHED_STATUSES:
         return job  # a re-delivered message of a job that finished
+    with _only_runner(job.id) as alone:
+        if not alone:
+            logger.warning("hospital import %s is already running elsewhere", job.id)
+            return job
+        return _run(job)
+
+
+@contextlib.contextmanager
+def _only_runner(job_id: UUID) -> Iterator[bool]:
+    """One run per job at a time (a message re-delivered while its first run still works).
+
+    A session advisory lock on PostgreSQL: it goes with the connection of a killed worker.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = UUID(str(job_id)).int & (2**63 - 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        (acquired,) = cursor.fetchone() or (False,)
+    try:
+        yield bool(acquired)
+    finally:
+        # Suppressed: after a failed statement the unlock fails too; the session ends it.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            if acquired:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _run(job: Job) -> Job:
     job = job_start(job_id=job.id)
     resume_from = Checkpoint.from_dict((job.result or {}).get("checkpoint"))
     name = upload_name(job.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from reports.services import FORMATS, Kind, ReportRequest, report_request
 class ReportRequestApi(APIView):
     permission_classes = [IsClinicianOrStaff]
 
-    class Input(serializers.Serializer[Any]):
+    class ReportRequestInput(serializers.Serializer[Any]):
         kind = serializers.ChoiceField(choices=Kind.ALL)
         date_from = serializers.DateField()
         date_to = serializers.DateField()
@@ -30,13 +31,27 @@ class ReportRequestApi(APIView):
             fields["to"] = fields.pop("date_to")
             return fields
 
-    class Output(serializers.Serializer[Any]):
+    class ReportJobOutput(serializers.Serializer[Any]):
         job_id = serializers.UUIDField()
         status = serializers.CharField()
 
+    @extend_schema(
+        operation_id="reports_request",
+        request=ReportRequestInput,
+        responses={202: ReportJobOutput},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Same key and body: the first answer again. Other body: 422.",
+            )
+        ],
+    )
     @idempotent(required=False)
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
+        data = self.ReportRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         job = report_request(
@@ -49,4 +64,6 @@ class ReportRequestApi(APIView):
             ),
             idempotency_key=request.headers.get(HEADER, ""),
         )
-        return Response(self.Output({"job_id": job.id, "status": job.status}).data, status=202)
+        return Response(
+            self.ReportJobOutput({"job_id": job.id, "status": job.status}).data, status=202
+        )

@@ -30,6 +30,9 @@ from reports.selectors import (
 
 REPORT_JOB_KIND = "report"
 MAX_REPORT_DAYS = 366
+# Dates a report may cover: any real appointment, and no date arithmetic overflow.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2999, 12, 31)
 
 
 class Kind:
@@ -75,6 +78,11 @@ class ReportRequest:
 def report_request(*, user: User, request: ReportRequest, idempotency_key: str = "") -> Job:
     """Check who asks for what, record the job and queue its build after commit."""
     require_role(user, *ROLES_FOR_KIND[request.kind])
+    if not EARLIEST <= request.date_from <= request.date_to <= LATEST:
+        raise InvalidRequest(
+            f"'from' must not be after 'to', both between {EARLIEST} and {LATEST}.",
+            code="report_range_invalid",
+        )
     if request.date_to < request.date_from:
         raise InvalidRequest("'to' is before 'from'.", code="report_range_invalid")
     if (request.date_to - request.date_from).days >= MAX_REPORT_DAYS:

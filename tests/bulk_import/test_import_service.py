@@ -160,3 +160,30 @@ def test_worker_path_outside_a_transaction_overlaps_batches_with_the_same_result
     assert [(e["row"], e["field"]) for e in job.errors] == [(7, "postal_code"), (25_002, "code")]
     assert Hospital.objects.count() == 24_999
     assert Hospital.objects.get(code="H0000003").name == "Example Hospital 3"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_delivery_while_the_first_still_runs_does_nothing(tmp_path):
+    import uuid
+
+    import psycopg
+    from django.db import connection
+
+    # given an import whose first run holds the job (its advisory lock, on another session)
+    path = tmp_path / "d.csv"
+    write_hospital_csv(path, 10)
+    with path.open("rb") as handle:
+        job = hospital_import_start(user=StaffFactory(), upload=File(handle, name="d.csv"))
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as first_run:
+        first_run.execute("SELECT pg_advisory_lock(%s)", [uuid.UUID(str(job.id)).int & (2**63 - 1)])
+
+        # when the message is delivered again
+        again = hospital_import_run(job_id=job.id)
+
+    # then that delivery leaves the job and the table alone
+    assert again.status == Job.Status.QUEUED
+    assert Hospital.objects.count() == 0
