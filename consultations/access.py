@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from accounts.models import CLINICIAN_ROLES, Role, User
-from core.audit import audit_record
+from core.audit import audit_record_many
 from scheduling.selectors import appointments_visible_to
 
 
@@ -57,7 +57,8 @@ def clinical_reads_audit(*, actor: User, action: str, records: Iterable[tuple[An
     if not foreign:
         return
     with transaction.atomic():
-        for record, patient_id in foreign:
-            audit_record(
-                actor=actor, action=action, obj=record, metadata={"patient_id": patient_id}
-            )
+        audit_record_many(
+            actor=actor,
+            action=action,
+            records=[(record, {"patient_id": patient_id}) for record, patient_id in foreign],
+        )
