@@ -19,7 +19,7 @@ from labs.models import LabResult
 from notifications.models import Notification
 
 # Notification.Kind has no lab entry yet; the value fits its column (see docs/clinical.md).
-CRITICAL_KIND = "lab_result_critical"
+CRITICAL_KIND = Notification.Kind.LAB_RESULT_CRITICAL
 
 
 @subscriber("lab_result.created", name="labs.notify_critical")

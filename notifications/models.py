@@ -21,6 +21,7 @@ class Notification(models.Model):
         APPOINTMENT_RESCHEDULED = "appointment_rescheduled", "Appointment rescheduled"
         APPOINTMENT_CANCELLED = "appointment_cancelled", "Appointment cancelled"
         APPOINTMENT_REMINDER = "appointment_reminder", "Appointment reminder (24 h)"
+        LAB_RESULT_CRITICAL = "lab_result_critical", "Critical lab result"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
