@@ -18,13 +18,14 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotFound
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def not_found_page(request: HttpRequest, message: str = "") -> HttpResponse:
@@ -33,7 +34,7 @@ def not_found_page(request: HttpRequest, message: str = "") -> HttpResponse:
 
 def clinician_required(view: View) -> View:
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())

@@ -60,7 +60,7 @@ class SlotForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("start_time"), data.get("end_time")
         if start is not None and end is not None and end <= start:
             self.add_error("end_time", "The end must be after the start.")
@@ -88,7 +88,7 @@ class AddendumForm(forms.Form):
     shared_with_patient = forms.BooleanField(required=False, label="Share with the client")
 
 
-class PrescriptionForm(forms.ModelForm):  # type: ignore[type-arg]
+class PrescriptionForm(forms.ModelForm):
     class Meta:
         model = Prescription
         fields = [
@@ -110,7 +110,7 @@ class ReportForm(forms.Form):
     format = forms.ChoiceField(choices=FORMATS)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start is not None and end is not None:
             if end < start:

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -234,8 +235,9 @@ def _availability_page(
     user = _user(request)
     today = selectors.today_for(user)
     context = {
-        "rule_form": rule_form or RuleForm(initial={"valid_from": today}),
-        "slot_form": slot_form or SlotForm(initial={"day": today + timedelta(days=1)}),
+        "rule_form": rule_form or RuleForm(prefix="rule", initial={"valid_from": today}),
+        "slot_form": slot_form
+        or SlotForm(prefix="slot", initial={"day": today + timedelta(days=1)}),
         "slots": selectors.upcoming_slots(clinician=user),
         "conflicts": conflicts or [],
     }
@@ -266,7 +268,7 @@ def _field_errors(form: Any, exc: DomainError) -> None:
 @clinician_required
 def rule_add(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = RuleForm(request.POST)
+    form = RuleForm(request.POST, prefix="rule")
     if not form.is_valid():
         return _availability_page(request, rule_form=form, status=400)
     try:
@@ -291,7 +293,7 @@ def rule_add(request: HttpRequest) -> HttpResponse:
 @clinician_required
 def slot_add(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = SlotForm(request.POST)
+    form = SlotForm(request.POST, prefix="slot")
     if not form.is_valid():
         return _availability_page(request, slot_form=form, status=400)
     start, end = form.interval(user.tzinfo)
@@ -529,7 +531,7 @@ def report(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
 @require_GET
 @clinician_required
-def report_download(request: HttpRequest, job_id: UUID) -> HttpResponse:
+def report_download(request: HttpRequest, job_id: UUID) -> HttpResponseBase:
     job = selectors.report_job_of(user=_user(request), job_id=job_id)
     if not job.file:
         return not_found_page(request, "The report is not ready yet.")

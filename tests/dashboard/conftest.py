@@ -46,27 +46,27 @@ def web() -> Callable[[User | None], Client]:
 
 @pytest.fixture
 def psychologist() -> User:
-    return PsychologistFactory(time_zone=CLINICIAN_ZONE, first_name="Pia", last_name="Psych")
+    return PsychologistFactory.create(time_zone=CLINICIAN_ZONE, first_name="Pia", last_name="Psych")
 
 
 @pytest.fixture
 def doctor() -> User:
-    return DoctorFactory(time_zone=CLINICIAN_ZONE, first_name="Dora", last_name="Doctor")
+    return DoctorFactory.create(time_zone=CLINICIAN_ZONE, first_name="Dora", last_name="Doctor")
 
 
 @pytest.fixture
 def other_clinician() -> User:
-    return PsychologistFactory(first_name="Otto", last_name="Other")
+    return PsychologistFactory.create(first_name="Otto", last_name="Other")
 
 
 @pytest.fixture
 def patient() -> User:
-    return PatientFactory(first_name="Cleo", last_name="Client")
+    return PatientFactory.create(first_name="Cleo", last_name="Client")
 
 
 @pytest.fixture
 def staff() -> User:
-    return StaffFactory()
+    return StaffFactory.create()
 
 
 def book(
@@ -79,7 +79,7 @@ def book(
         end=start + timedelta(minutes=minutes),
         status=Slot.Status.BOOKED,
     )
-    return AppointmentFactory(slot=slot, patient=patient, **fields)
+    return AppointmentFactory.create(slot=slot, patient=patient, **fields)
 
 
 def local_today_at(user: User, hour: int, minute: int = 0) -> datetime:

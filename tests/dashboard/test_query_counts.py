@@ -46,7 +46,7 @@ MAX_QUERIES = {
 def fill_week(clinician, count: int) -> list[Appointment]:
     """``count`` appointments 45 minutes apart from Monday on, among 20 patients, plus
     an open slot after each; a third completed, every other one with a consultation."""
-    patients = [PatientFactory() for _ in range(20)]
+    patients = [PatientFactory.create() for _ in range(20)]
     slots = Slot.objects.bulk_create(
         Slot(
             clinician=clinician,
@@ -82,7 +82,9 @@ def client_record(clinician, patient) -> Consultation:
     consultation = Consultation.objects.filter(appointment__patient=patient).first()
     if consultation is None:
         slot = SlotFactory(clinician=clinician, status="booked")
-        consultation = ConsultationFactory(appointment__slot=slot, appointment__patient=patient)
+        consultation = ConsultationFactory.create(
+            appointment__slot=slot, appointment__patient=patient
+        )
     for n in range(5):
         Prescription.objects.create(
             consultation=consultation, prescriber=clinician, **prescription_body(quantity=n + 1)

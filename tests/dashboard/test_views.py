@@ -28,6 +28,12 @@ def text(response) -> str:
     return response.content.decode()
 
 
+def post_form(client, url: str, body: dict):
+    """POST the availability forms, whose fields carry a prefix (two forms, one page)."""
+    prefix = "rule" if url.endswith("/rules/") else "slot"
+    return client.post(url, {f"{prefix}-{name}": value for name, value in body.items()})
+
+
 class TestAgenda:
     def test_times_are_in_the_clinicians_zone_and_the_zone_is_named(
         self, web, psychologist, patient, frozen_now
@@ -173,7 +179,8 @@ class TestWeek:
 
 class TestAvailability:
     def test_a_weekly_rule_publishes_slots_in_local_time(self, web, psychologist, frozen_now):
-        response = web(psychologist).post(
+        response = post_form(
+            web(psychologist),
             "/dashboard/availability/rules/",
             {
                 "weekday": 3,  # Thursday
@@ -194,7 +201,8 @@ class TestAvailability:
         assert len(starts) == 4
 
     def test_single_slots_split_and_publish(self, web, psychologist, frozen_now):
-        response = web(psychologist).post(
+        response = post_form(
+            web(psychologist),
             "/dashboard/availability/slots/",
             {"day": "2026-06-12", "start_time": "14:00", "end_time": "15:40", "slot_minutes": 50},
         )
@@ -217,7 +225,8 @@ class TestAvailability:
             end=datetime(2026, 6, 12, 19, 0, tzinfo=UTC),
         )
 
-        response = web(psychologist).post(
+        response = post_form(
+            web(psychologist),
             "/dashboard/availability/slots/",
             {"day": "2026-06-12", "start_time": "14:00", "end_time": "15:00"},
         )
@@ -237,7 +246,8 @@ class TestAvailability:
             end=datetime(2026, 6, 11, 13, 30, tzinfo=UTC),
         )
 
-        response = web(psychologist).post(
+        response = post_form(
+            web(psychologist),
             "/dashboard/availability/rules/",
             {
                 "weekday": 3,
@@ -264,7 +274,7 @@ class TestAvailability:
         ],
     )
     def test_bad_slot_input_is_400_and_changes_nothing(self, web, psychologist, frozen_now, body):
-        response = web(psychologist).post("/dashboard/availability/slots/", body)
+        response = post_form(web(psychologist), "/dashboard/availability/slots/", body)
 
         assert response.status_code == 400
         assert not Slot.objects.exists()
@@ -282,7 +292,7 @@ class TestAvailability:
         ],
     )  # fmt: skip
     def test_bad_rule_input_is_400_and_changes_nothing(self, web, psychologist, frozen_now, body):
-        response = web(psychologist).post("/dashboard/availability/rules/", body)
+        response = post_form(web(psychologist), "/dashboard/availability/rules/", body)
 
         assert response.status_code == 400
         assert not AvailabilityRule.objects.exists()
