@@ -68,7 +68,7 @@ class Scenario:
 
 
 def _appointments_of_a_clinician() -> Scenario:
-    doctor = DoctorFactory()
+    doctor: Any = DoctorFactory()
     return Scenario(
         viewer=doctor,
         add=lambda: AppointmentFactory(
@@ -93,7 +93,7 @@ def _hospitals() -> Scenario:
 
 
 def _a_patients_appointments() -> Scenario:
-    patient = PatientFactory()
+    patient: Any = PatientFactory()
     return Scenario(
         viewer=StaffFactory(),
         kwargs={"patient_id": patient.pk},
@@ -102,7 +102,7 @@ def _a_patients_appointments() -> Scenario:
 
 
 def _a_clinicians_appointments() -> Scenario:
-    doctor = DoctorFactory()
+    doctor: Any = DoctorFactory()
     return Scenario(
         viewer=StaffFactory(),
         kwargs={"clinician_id": doctor.pk},
@@ -111,7 +111,7 @@ def _a_clinicians_appointments() -> Scenario:
 
 
 def _consultations() -> Scenario:
-    doctor = DoctorFactory()
+    doctor: Any = DoctorFactory()
 
     def add() -> object:
         consultation = scheduled_consultation(doctor, PatientFactory())
@@ -122,7 +122,7 @@ def _consultations() -> Scenario:
 
 
 def _prescriptions() -> Scenario:
-    doctor = DoctorFactory()
+    doctor: Any = DoctorFactory()
 
     def add() -> object:
         consultation = completed_consultation(doctor, PatientFactory())
@@ -146,14 +146,14 @@ def _lab_results() -> Scenario:
 def _audit_events() -> Scenario:
     def add() -> object:
         with transaction.atomic():
-            actor = PatientFactory()
+            actor: Any = PatientFactory()
             return audit_record(actor=actor, action="appointment.book", obj=("x.y", actor.pk))
 
     return Scenario(viewer=StaffFactory(), add=add)
 
 
 def _an_appointments_jobs() -> Scenario:
-    appointment = AppointmentFactory()
+    appointment: Any = AppointmentFactory()
     return Scenario(
         viewer=appointment.patient,
         kwargs={"appointment_id": appointment.pk},
