@@ -85,7 +85,10 @@ def mid_morning_zone() -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium not installed at {CHROMIUM} (apt-get install chromium)")
+        missing = f"chromium not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CAREBOOK_REQUIRE_SERVICES") == "1":  # CI: .ci/run installs it
+            pytest.fail(missing)
+        pytest.skip(missing)
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
     # make between browser steps are plain synchronous code all the same.
     previous_async = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
