@@ -15,6 +15,7 @@ half a batch behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg.errors
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from psycopg import sql
@@ -33,6 +34,7 @@ from bulk_import.validation import COLUMNS
 # (row number, *values in COLUMNS order)
 StagedRow = tuple[object, ...]
 
+TEMP_BUFFERS = "128MB"
 STAGE_TABLE = "bulk_import_stage"
 SEEN_TABLE = "bulk_import_seen"
 # Columns an import may change; ``code`` is the key and never changes.
@@ -148,6 +150,14 @@ class PostgresUpserter:
 
     def open(self) -> None:
         text_cols = ", ".join(f"{c} text NOT NULL" for c in COLUMNS)
+        # Room for the seen-codes index in memory; only possible before a session's first
+        # temporary table (true of the worker's fresh connection), else ignored.
+        with (
+            contextlib.suppress(DatabaseError),
+            transaction.atomic(using=self.db.alias),
+            self.db.cursor() as cur,
+        ):
+            cur.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
         with self.db.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}, {SEEN_TABLE}")
             cur.execute(f"CREATE TEMP TABLE {STAGE_TABLE} (row_no integer NOT NULL, {text_cols})")
