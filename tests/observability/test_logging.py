@@ -138,7 +138,7 @@ def test_a_task_started_outside_a_request_carries_the_context_id(worker_process)
     token = set_request_id("script-run-0001")
     try:
         # when it starts a task
-        result = record_request_id.apply_async(args=["script"], queue=worker_process.queue)
+        result = record_request_id.apply_async(args=("script",), queue=worker_process.queue)
     finally:
         reset_request_id(token)
     # then the task sees that id, and a later task without one does not inherit it
@@ -146,7 +146,7 @@ def test_a_task_started_outside_a_request_carries_the_context_id(worker_process)
     assert ran["seen_request_id"] == "script-run-0001"
     assert ran["request_id"] == "script-run-0001"
 
-    later = record_request_id.apply_async(args=["no-request"], queue=worker_process.queue)
+    later = record_request_id.apply_async(args=("no-request",), queue=worker_process.queue)
     (ran_later,) = lines_with(worker_process.task_lines(later.id), event="probe_task_ran")
     assert ran_later["seen_request_id"] is None
     assert "request_id" not in ran_later

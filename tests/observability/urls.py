@@ -20,7 +20,7 @@ class StartProbeTaskApi(APIView):
         logger.info("probe_view_ran")
         # The test names the queue its worker listens on.
         queue = request.query_params["queue"]
-        result = record_request_id.apply_async(args=["from-request"], queue=queue)
+        result = record_request_id.apply_async(args=("from-request",), queue=queue)
         logger.info("probe_task_started")
         return Response({"task_id": result.id})
 
