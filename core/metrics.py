@@ -51,6 +51,10 @@ EVENTS_DELIVERED = Counter(
 WEBHOOK_FAILURES = Counter(
     "webhook_failures", "Webhook delivery attempts that failed (error, timeout or non-2xx)."
 )
+IMPORT_ROWS = Counter(
+    "import_rows",
+    "Bulk-import rows written to the database (created, updated or unchanged; after commit).",
+)
 # 0 closed, 1 half-open, 2 open. Labelled by the endpoint's id, never its URL (a URL may
 # carry a token). "mostrecent" keeps the last value any process set when multiprocess.
 WEBHOOK_CIRCUIT_STATE = Gauge(
@@ -107,13 +111,26 @@ class EventsPendingCollector(Collector):
         return iter(())
 
 
+_scrape_collectors: list[Collector] = []
+
+
+def register_scrape_collector(collector: Collector) -> None:
+    """Register a collector computed at scrape time (from the database, Redis…).
+
+    Use this rather than ``REGISTRY.register``: with ``PROMETHEUS_MULTIPROC_DIR`` set,
+    ``/metrics`` renders a per-scrape registry and only adds the collectors listed here.
+    """
+    REGISTRY.register(collector)
+    _scrape_collectors.append(collector)
+
+
 EVENTS_PENDING = EventsPendingCollector()
-REGISTRY.register(EVENTS_PENDING)
+register_scrape_collector(EVENTS_PENDING)
 
 
 def scrape_collectors() -> list[Collector]:
     """Collectors computed at scrape time, to add to a multiprocess registry too."""
-    return [EVENTS_PENDING]
+    return list(_scrape_collectors)
 
 
 def registry_for_scrape() -> CollectorRegistry:

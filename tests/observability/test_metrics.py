@@ -212,6 +212,15 @@ _SCRAPER = """
 import django, json
 django.setup()
 from django.test import Client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from core.metrics import register_scrape_collector
+
+class Probe(Collector):
+    def collect(self):
+        yield GaugeMetricFamily("probe_scrape_time_value", "test", value=7)
+
+register_scrape_collector(Probe())
 response = Client(HTTP_HOST="localhost").get("/metrics")
 print(json.dumps({"status": response.status_code, "body": response.content.decode()}))
 """
@@ -250,6 +259,8 @@ def test_multiprocess_dir_sums_counters_across_processes(tmp_path):
     }
     assert samples[("bookings_total", ())] == 5
     assert samples[("webhook_circuit_state", (("endpoint", "7"),))] == 2
+    # and a collector registered with register_scrape_collector is rendered too
+    assert samples[("probe_scrape_time_value", ())] == 7
 
 
 @pytest.mark.redis
