@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from bulk_import.csv_source import iter_records
 from bulk_import.upsert import BatchOutcome, PreparedBatch, StagedRow, Upserter, upserter_for
 from bulk_import.validation import RowError, normalise, row_errors
+from core.metrics import IMPORT_ROWS, count_on_commit
 
 IMPORT_BATCH_ROWS = 10_000  # one transaction each; measured: larger batches gain <3 %
 MAX_REJECTS_IN_JOB = 1_000  # the rest are only in the downloadable rejects CSV
@@ -154,6 +155,7 @@ def import_hospitals(
             outcome = db.apply(staged, write=write)
             if write:
                 checkpoint = checkpoint.plus(outcome)
+                count_on_commit(IMPORT_ROWS, outcome.created + outcome.updated + outcome.unchanged)
                 if on_batch is not None:
                     on_batch(checkpoint, percent)
         return outcome

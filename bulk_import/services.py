@@ -95,7 +95,7 @@ def hospital_import_start(*, user: Any, upload: File[Any]) -> Job:
     check_csv_upload(upload)
     stored: str | None = None
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             job = job_create(kind=IMPORT_JOB_KIND, requested_by=user)
             stored = default_storage.save(upload_name(job.id), upload)  # streamed in chunks
             if stored != upload_name(job.id):  # a new uuid never collides; be sure anyway
@@ -203,7 +203,7 @@ def _succeed(job: Job, summary: ImportSummary, rejects: RejectSink, rejects_file
         "rejects_listed": len(rejects.first),
         "message": _summary_message(summary),
     }
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         done = job_succeed(job_id=job.id, result=result, errors=rejects.first)
         done.file.save(f"rejects-{job.id}.csv", File(rejects_file), save=False)
         Job.objects.filter(id=job.id).update(file=done.file.name)

@@ -89,7 +89,7 @@ def report_request(*, user: User, request: ReportRequest, idempotency_key: str =
         raise InvalidRequest(
             f"A report covers at most {MAX_REPORT_DAYS} days.", code="report_range_too_long"
         )
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         job, created = job_get_or_create(
             kind=REPORT_JOB_KIND, requested_by=user, idempotency_key=idempotency_key
         )
@@ -150,7 +150,7 @@ def report_build(*, job_id: UUID | str) -> Job:
         content = render_csv(columns, rows)
     result = {"request": request.as_dict(), "rows": len(rows)}
     file_name = f"{request.kind}-{request.date_from}-{request.date_to}.{request.format}"
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         done = job_succeed(job_id=job.id, result=result, file_name=file_name, file_content=content)
         event_publish(
             name="report.completed",
