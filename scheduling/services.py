@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Role, User
 from core.audit import audit_record
 from core.errors import DomainError
+from core.metrics import BOOKING_CONFLICTS, BOOKINGS, CANCELLATIONS, count_on_commit
 from scheduling.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -109,8 +110,10 @@ def _appointment_integrity_error(exc: IntegrityError) -> DomainError:
     integrity error is a bug and propagates unchanged. SQLite names the column."""
     name = _constraint_name(exc)
     if PATIENT_OVERLAP_CONSTRAINT in name:
+        BOOKING_CONFLICTS.inc()
         return PatientOverlap()
     if ACTIVE_PER_SLOT_CONSTRAINT in name or "slot_id" in name:
+        BOOKING_CONFLICTS.inc()
         return SlotUnavailable()
     raise exc
 
@@ -165,6 +168,7 @@ def booking_policy_for(clinician_id: int) -> BookingPolicy:
 
 def _check_bookable(slot: Slot, *, now: datetime) -> None:
     if slot.status != Slot.Status.OPEN:
+        BOOKING_CONFLICTS.inc()  # counted even though the transaction rolls back
         raise SlotUnavailable(details={"slot": slot.pk, "slot_status": slot.status})
     policy = booking_policy_for(slot.clinician_id)
     if slot.start < now + policy.min_notice:
@@ -185,6 +189,7 @@ def _check_patient_free(patient_id: int, slot: Slot, *, exclude_id: int | None =
     )
     clash_ids = list(clashes.values_list("pk", flat=True)[:10])
     if clash_ids:
+        BOOKING_CONFLICTS.inc()
         raise PatientOverlap(details={"appointments": clash_ids})
 
 
@@ -537,6 +542,7 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
         before=None,
         event=APPOINTMENT_SCHEDULED,
     )
+    count_on_commit(BOOKINGS)
     return appointment
 
 
@@ -571,6 +577,7 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
         before=before,
         event=APPOINTMENT_CANCELLED,
     )
+    count_on_commit(CANCELLATIONS)
     return appointment
 
 
