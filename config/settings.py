@@ -256,6 +256,8 @@ CELERY_TASK_ROUTES = {
     "bulk_import.*": {"queue": "imports"},
     "reports.*": {"queue": "reports"},
 }  # anything else (audit sealing, rule expansion) goes to "celery"
+# Task events feed celery-exporter (task runtime and failures on the Grafana dashboard).
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic work: the DatabaseScheduler copies these entries into django-celery-beat's
