@@ -120,7 +120,8 @@ class _BatchWriter:
 
     def shutdown(self) -> None:
         if self.executor is not None:
-            self.executor.submit(connection.close)  # the thread's own connection
+            # A lambda: ``connection`` must be looked up in the thread, for its own connection.
+            self.executor.submit(lambda: connection.close())
             self.executor.shutdown(wait=True)
 
 
