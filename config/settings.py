@@ -154,6 +154,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_FORM_FIELD = "email"
+# The admin's form names the field "username": one callable keys API, dashboard and admin
+# attempts by the same (lower-cased) email.
+AXES_USERNAME_CALLABLE = "dashboard.security.axes_username"
 AXES_RESET_ON_SUCCESS = True
 # The dashboard answers a lockout with a page; the API and admin with the JSON envelope.
 AXES_LOCKOUT_CALLABLE = "dashboard.security.axes_lockout_response"

@@ -1,4 +1,4 @@
-"""The django-axes lockout answer: an HTML page on the dashboard, the JSON envelope elsewhere."""
+"""django-axes hooks for the web side: whose attempt a login is, and the lockout answer."""
 
 from __future__ import annotations
 
@@ -14,3 +14,15 @@ def axes_lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> Ht
     if request.path.startswith("/dashboard/"):
         return render(request, "dashboard/locked_out.html", status=429)
     return api_lockout_response(request, *args, **kwargs)
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The account a login attempt is for, whichever form sent it.
+
+    The API and the dashboard authenticate with ``email``; the admin's login form sends
+    ``username`` (holding the email). Without this, admin failures were keyed by no
+    account at all, so they neither locked the account nor shared the API's count.
+    """
+    source: Any = credentials if credentials is not None else request.POST
+    value = source.get("email") or source.get("username")
+    return str(value).strip().lower() if value else None

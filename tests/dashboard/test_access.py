@@ -297,3 +297,31 @@ class TestWebSecurity:
             for tag in html.split("<script")[1:]:
                 head = tag.split(">", 1)[0]
                 assert "src=" in head or 'type="application/json"' in head, (url, head)
+
+
+class TestAdminLoginSharesTheLockout:
+    def test_admin_failures_lock_the_account_everywhere(self, settings, staff, api_client):
+        # given failed admin logins up to the limit (the admin form says "username")
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            Client().post("/admin/login/", {"username": staff.email.upper(), "password": "x"})
+
+        # when the right password is used on the API and on the admin
+        api = api_client.post("/api/v1/auth/token/", {"email": staff.email, "password": PASSWORD})
+        admin = Client().post("/admin/login/", {"username": staff.email, "password": PASSWORD})
+
+        # then the account is locked on both
+        assert api.status_code == 429
+        assert admin.status_code == 429
+
+    def test_admin_failures_of_one_account_do_not_lock_another(self, settings, staff):
+        from tests.factories import StaffFactory
+
+        other = StaffFactory.create()
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            Client().post("/admin/login/", {"username": staff.email, "password": "x"})
+
+        client = Client()
+        response = client.post("/admin/login/", {"username": other.email, "password": PASSWORD})
+
+        assert response.status_code == 302
+        assert client.session["_auth_user_id"] == str(other.pk)
