@@ -113,6 +113,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'carebook.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Behind PgBouncer in transaction pooling mode, QuerySet.iterator()'s server-side cursors
+# (WITH HOLD, outliving a transaction) are not supported: set this to true there.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo path: wait for the writer instead of failing with "database is locked".
     # BEGIN IMMEDIATE: a transaction takes the write lock up front, so concurrent bookings
@@ -124,6 +129,7 @@ if DATABASE_REPLICA_URL := env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = {
         **env.db_url_config(DATABASE_REPLICA_URL),
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
         "TEST": {"MIRROR": "default"},
     }
 DATABASE_ROUTERS = ["core.routers.ReadReplicaRouter"]
