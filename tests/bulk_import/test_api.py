@@ -180,3 +180,21 @@ class TestRefused:
         assert first.status_code == again.status_code == 400
         assert IdempotencyRecord.objects.count() == 1
         assert_nothing_created()
+
+
+class TestJobVisibility:
+    def test_an_import_job_is_404_to_non_staff_and_unknown_ids_are_404(
+        self, staff_client, client_for
+    ):
+        job_id = post(staff_client, csv_bytes([hospital_row(1)])).json()["job_id"]
+        patient = client_for(PatientFactory())
+
+        assert staff_client.get(f"/api/v1/jobs/{job_id}/").json()["kind"] == "hospital_import"
+        assert patient.get(f"/api/v1/jobs/{job_id}/").status_code == 404
+        assert patient.get(f"/api/v1/jobs/{job_id}/download/").status_code == 404
+        missing = "/api/v1/jobs/11111111-1111-1111-1111-111111111111/"
+        assert staff_client.get(missing).status_code == 404
+        # before it has run there is no rejects file yet
+        response = staff_client.get(f"/api/v1/jobs/{job_id}/download/")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "job_file_not_ready"

@@ -187,3 +187,34 @@ def test_a_second_delivery_while_the_first_still_runs_does_nothing(tmp_path):
     # then that delivery leaves the job and the table alone
     assert again.status == Job.Status.QUEUED
     assert Hospital.objects.count() == 0
+
+
+class TestBrokenFiles:
+    def test_malformed_rows_are_rejects_and_the_rest_imports(self, tmp_path):
+        # given rows with too many fields, too few, and an unterminated quote at the end
+        path = tmp_path / "broken.csv"
+        path.write_bytes(
+            b'code,name,city\nH1,One,Paris\nH2,Two,Lyon,extra\nH3\nH4,Four,Nice\nH5,"Five,Nantes\n'
+        )
+
+        job = run_import(path, StaffFactory())
+
+        assert job.status == Job.Status.SUCCEEDED
+        assert sorted(Hospital.objects.values_list("code", flat=True)) == ["H1", "H4"]
+        assert [(e["row"], e["field"]) for e in job.errors] == [(3, "row"), (4, "row"), (6, "row")]
+        assert "expected 3 columns" in job.errors[0]["message"]
+
+    def test_a_file_that_became_unreadable_fails_the_job_with_a_reason(self, tmp_path):
+        path = tmp_path / "ok.csv"
+        write_hospital_csv(path, 2)
+        with path.open("rb") as handle:
+            job = hospital_import_start(user=StaffFactory(), upload=File(handle, name="ok.csv"))
+        # the stored upload is replaced behind the job's back by bytes that are not UTF-8
+        storage_path = Path(job.file.storage.path(upload_name(job.id)))
+        storage_path.write_bytes(b"code,name\nH1,Caf\xe9\n")
+
+        done = hospital_import_run(job_id=job.id)
+
+        assert done.status == Job.Status.FAILED
+        assert done.errors[0]["code"] == "csv_not_utf8"
+        assert Hospital.objects.count() == 0
