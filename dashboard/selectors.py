@@ -23,10 +23,10 @@ from core.jobs import jobs_visible_to
 from core.models import Job
 from labs.models import LabResult
 from labs.selectors import lab_results_list
+from reports.services import REPORT_JOB_KIND
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to, slots_list
 
-REPORT_JOB_KIND = "report"
 CHART_WEEKS = 8
 
 

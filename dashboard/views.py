@@ -14,7 +14,6 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
-from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -70,10 +69,6 @@ def _parse_day(value: str | None, default: date) -> date:
         return date.fromisoformat(value) if value else default
     except ValueError:
         return default
-
-
-def _error_text(exc: DomainError) -> str:
-    return exc.message
 
 
 # --- sign in and out -------------------------------------------------------------------
@@ -188,7 +183,7 @@ def agenda_action(request: HttpRequest, appointment_id: int, action: str) -> Htt
             actor=user, consultation_id=consultation.pk, status=AGENDA_ACTIONS[action]
         )
     except DomainError as exc:
-        error = _error_text(exc)
+        error = exc.message
     fresh = selectors.agenda_for(
         clinician=user, day=appointment.start.astimezone(user.tzinfo).date()
     )
@@ -344,11 +339,10 @@ def clients(request: HttpRequest) -> HttpResponse:
 def client_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     user = _user(request)
     history = selectors.client_history(clinician=user, patient_id=patient_id)
-    with transaction.atomic():
-        # One audit row per page: the clinician read this client's record.
-        clinical_reads_audit(
-            actor=user, action="client_record.read", records=[(history.patient, patient_id)]
-        )
+    # One audit row per page view: the clinician read another person's record.
+    clinical_reads_audit(
+        actor=user, action="client_record.read", records=[(history.patient, patient_id)]
+    )
     return render(
         request,
         "dashboard/client_detail.html",
