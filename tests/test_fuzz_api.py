@@ -6,7 +6,8 @@ is sent as a patient, a doctor and staff with the ids of records that exist, and
 as a patient with the generated ids. Every answer must be below 500, carry
 ``X-Request-ID``, and every 4xx must be the error envelope.
 
-Bounded: FUZZ_MAX_EXAMPLES examples per operation (env ``CAREBOOK_FUZZ_EXAMPLES``).
+Bounded: FUZZ_MAX_EXAMPLES examples per operation (env ``CAREBOOK_FUZZ_EXAMPLES``);
+``CAREBOOK_FUZZ_PATHS`` (a regex) narrows the run to some paths while debugging.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from tests.factories import (
 FUZZ_MAX_EXAMPLES = int(os.environ.get("CAREBOOK_FUZZ_EXAMPLES", "4"))
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+if os.environ.get("CAREBOOK_FUZZ_PATHS"):  # e.g. "appointments" to fuzz only those paths
+    schema = schema.include(path_regex=os.environ["CAREBOOK_FUZZ_PATHS"])
 
 
 def bearer(user: Any) -> dict[str, str]:
