@@ -123,6 +123,7 @@ class AgendaRow:
     status: str
     consultation_id: int | None
     error: str = ""
+    announce: bool = False  # the answer to an htmx action: move focus, read the change out
 
     @property
     def label(self) -> str:
@@ -189,6 +190,7 @@ def agenda_action(request: HttpRequest, appointment_id: int, action: str) -> Htt
     )
     row = next(_agenda_row(a, error) for a in fresh if a.pk == appointment.pk)
     if request.htmx:  # type: ignore[attr-defined]
+        row.announce = True
         return render(request, "dashboard/agenda.html#agenda-row", {"row": row})
     if error:
         messages.error(request, error)

@@ -350,6 +350,10 @@ def test_a_doctor_completes_a_consultation_and_prescribes(visit):
     row = page.locator("tr", has_text="Pat Ient")
     row.get_by_role("button", name="Start").click()
     row.get_by_text("In progress").wait_for()
+    # keyboard users keep their place: focus moves to the row's next action, and the
+    # change is announced through the status region
+    assert page.evaluate("document.activeElement.textContent") == "Complete"
+    assert page.locator("#agenda-announcer").inner_text() == "Pat Ient: In progress"
     row.get_by_role("link", name="Consultation").click()
     page.get_by_role("textbox", name="Notes").fill("Tonsillitis.")
     page.get_by_role("button", name="Save notes").click()
