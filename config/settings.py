@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # Outbox: the sweep delivers events still undelivered this long after they were written.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=25)
+# Benchmark knob only (benchmarks/run.py measures the booking path with and without the
+# audit write). Never set it anywhere else: SPEC invariant 5 needs every audit row.
+AUDIT_ENABLED = not env.bool("CAREBOOK_BENCH_AUDIT_OFF", default=False)
 
 # Scheduling policy (per-clinician overrides live on the clinician profile).
 SCHEDULING_MIN_NOTICE_MINUTES = env.int("SCHEDULING_MIN_NOTICE_MINUTES", default=60)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 
@@ -135,6 +136,8 @@ def audit_record(
     """
     _require_transaction()
     row = _new_row(actor=actor, action=action, obj=obj, changes=changes, metadata=metadata)
+    if not settings.AUDIT_ENABLED:  # the benchmark's "audit off" baseline: nothing saved
+        return row
     row.save(force_insert=True)
     _seal_on_commit()
     return row
@@ -150,8 +153,8 @@ def audit_record_many(
         _new_row(actor=actor, action=action, obj=obj, changes=None, metadata=metadata)
         for obj, metadata in records
     ]
-    if not rows:
-        return []
+    if not rows or not settings.AUDIT_ENABLED:
+        return rows
     created = apps.get_model("audit", "AuditEvent").objects.bulk_create(rows)
     _seal_on_commit()
     return list(created)

@@ -114,3 +114,11 @@ def test_one_seal_request_per_transaction_however_many_rows(django_capture_on_co
             audit_record(actor=None, action="slot.create", obj=("scheduling.slot", i))
     assert AuditEvent.objects.count() == 5
     assert [callback.__name__ for callback in callbacks] == ["request_seal"]
+
+
+def test_benchmark_switch_turns_the_write_off(settings):
+    settings.AUDIT_ENABLED = False
+    with transaction.atomic():
+        row = audit_record(actor=None, action="slot.create", obj=("scheduling.slot", 1))
+    assert row.pk is None
+    assert AuditEvent.objects.count() == 0
