@@ -11,12 +11,14 @@ import socket
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.core import mail
 from django.db import transaction
 from kombu import Queue
 
@@ -329,3 +331,9 @@ def test_redis_stopping_and_restarting_loses_no_event(
             ).count()
             == 1
         )
+    # and each patient got exactly one email (the worker thread shares the locmem outbox)
+    recipients = Counter(address for message in mail.outbox for address in message.to)
+    for appointment in Appointment.objects.select_related("patient"):
+        assert recipients[appointment.patient.email] == 1
+    # and one audit row per booking
+    assert AuditEvent.objects.filter(action="appointment.book").count() == 3
