@@ -32,6 +32,7 @@ from core.outbox import event_publish, subscriber, unsubscribe
 from core.tasks import outbox_deliver, outbox_sweep
 from scheduling.events import BOOKING_CONFIRMATION_JOB
 from scheduling.models import Appointment
+from tests.conftest import REQUIRE_SERVICES
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory
 from tests.scheduling.conftest import hours_from_now
 
@@ -273,6 +274,8 @@ class PrivateRedis:
 @pytest.fixture
 def private_redis(tmp_path, monkeypatch) -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("CAREBOOK_REQUIRE_SERVICES=1 but the redis-server binary is missing")
         pytest.skip("needs the redis-server binary")
     redis = PrivateRedis(tmp_path)
     redis.start()
