@@ -202,3 +202,19 @@ def test_an_id_beyond_any_integer_column_in_a_filter_is_400_not_500(client_for):
     # then a client error, whichever layer refuses it
     assert 400 <= response.status_code < 500
     assert "error" in response.json()
+
+
+@pytest.mark.postgres
+@pytest.mark.urls("config.urls")
+def test_a_utc_offset_postgresql_cannot_hold_is_400_not_500(client_for):
+    # given a filter time whose offset Python accepts but PostgreSQL refuses (beyond ±15:59)
+    from tests.factories import PatientFactory
+
+    client = client_for(PatientFactory())
+
+    # when it is used in a list filter
+    response = client.get("/api/v1/availability/", {"from": "2026-03-01T10:00:00+16:09"})
+
+    # then a client error in the envelope, not a server error
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
