@@ -192,7 +192,7 @@ def import_hospitals(
         batch, pending_rejects = [], []
 
     try:
-        writer.call(db.open).result()
+        writer.call(lambda: db.open(resuming=committed_before > 0)).result()
         for record in iter_records(raw):
             rows += 1
             if record.values is None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import psycopg.errors
 from django.db import DatabaseError, connection, transaction
@@ -35,6 +36,7 @@ from bulk_import.validation import COLUMNS
 StagedRow = tuple[object, ...]
 
 TEMP_BUFFERS = "128MB"
+SPILL_CHUNK_CHARS = 1 << 20
 COLLATION = {"code": 'COLLATE "C"'}  # stage and seen codes compare byte by byte
 STAGE_TABLE = "bulk_import_stage"
 SEEN_TABLE = "bulk_import_seen"
@@ -63,7 +65,7 @@ class PreparedBatch:
 
 
 class Upserter(Protocol):
-    def open(self) -> None: ...
+    def open(self, *, resuming: bool = False) -> None: ...
 
     def close(self) -> None: ...
 
@@ -105,6 +107,7 @@ class PostgresUpserter:
         stage_cols = [sql.Identifier(c) for c in COLUMNS]
         upd = [(_column(c), sql.Identifier(c)) for c in UPDATABLE]
         self.expect_new_codes = True  # a first import: try plain COPY before the upsert
+        self.spill: IO[str] | None = None
         self.seen_copy_sql = sql.SQL("COPY {seen} (code, row_no) FROM STDIN {csv}").format(
             seen=sql.Identifier(SEEN_TABLE), csv=COPY_CSV
         )
@@ -149,7 +152,13 @@ class PostgresUpserter:
             excluded_cols=sql.SQL(", ").join(sql.SQL("EXCLUDED.") + col for col, _ in upd),
         )
 
-    def open(self) -> None:
+    def open(self, *, resuming: bool = False) -> None:
+        # A fresh run defers the seen-codes table: while every batch is new to the table,
+        # a successful COPY into it proves its codes are new to the file too, so their
+        # (code, row) pairs only go to a local spill file, loaded into the table the first
+        # time a batch needs the upsert path. A resumed run re-reads committed batches to
+        # rebuild the table, so it keeps it from the start.
+        self.spill = None if resuming else tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
         text_cols = ", ".join(f"{c} text {COLLATION.get(c, '')} NOT NULL" for c in COLUMNS)
         # Room for the seen-codes index in memory; only possible before a session's first
         # temporary table (true of the worker's fresh connection), else ignored.
@@ -169,6 +178,9 @@ class PostgresUpserter:
             )
 
     def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
         with self.db.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}, {SEEN_TABLE}")
 
@@ -209,17 +221,32 @@ class PostgresUpserter:
         try:
             with transaction.atomic(using=self.db.alias), self.db.cursor() as wrapper:
                 cur = wrapper.cursor
-                with cur.copy(self.seen_copy_sql) as copy:
-                    copy.write(batch.seen_csv)
+                if self.spill is None:
+                    with cur.copy(self.seen_copy_sql) as copy:
+                        copy.write(batch.seen_csv)
                 with cur.copy(self.direct_copy_sql) as copy:
                     copy.write(batch.table_csv)
         except psycopg.errors.UniqueViolation:
             return False
+        if self.spill is not None:
+            self.spill.write(batch.seen_csv)
         return True
+
+    def _load_spilled_codes(self) -> None:
+        """Switch to the seen-codes table: load the codes of the batches COPYed so far."""
+        spill, self.spill = self.spill, None
+        if spill is None:
+            return
+        with spill, self.db.cursor() as wrapper:
+            spill.seek(0)
+            with wrapper.cursor.copy(self.seen_copy_sql) as copy:
+                while chunk := spill.read(SPILL_CHUNK_CHARS):
+                    copy.write(chunk)
 
     def _stage_and_upsert(
         self, unique: list[StagedRow], outcome: BatchOutcome, *, write: bool
     ) -> None:
+        self._load_spilled_codes()
         with self.db.cursor() as wrapper:
             cur = wrapper.cursor  # the psycopg cursor under Django's wrapper
             with cur.copy(self.copy_sql) as copy:
@@ -282,7 +309,7 @@ class OrmUpserter:
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
 
-    def open(self) -> None:
+    def open(self, *, resuming: bool = False) -> None:
         self.seen = {}
 
     def close(self) -> None:
