@@ -42,7 +42,10 @@ def app_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_ENV="production",
+        # Production-like (DEBUG off, no query log) but not "production": that mode
+        # refuses the audit-off baseline switch.
+        DJANGO_ENV="benchmark",
+        DEBUG="false",
         SECRET_KEY=SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="false",

@@ -287,6 +287,8 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=25)
 # Benchmark knob only (benchmarks/run.py measures the booking path with and without the
 # audit write). Never set it anywhere else: SPEC invariant 5 needs every audit row.
 AUDIT_ENABLED = not env.bool("CAREBOOK_BENCH_AUDIT_OFF", default=False)
+if IS_PRODUCTION and not AUDIT_ENABLED:
+    raise ImproperlyConfigured("CAREBOOK_BENCH_AUDIT_OFF is refused in production.")
 
 # Scheduling policy (per-clinician overrides live on the clinician profile).
 SCHEDULING_MIN_NOTICE_MINUTES = env.int("SCHEDULING_MIN_NOTICE_MINUTES", default=60)

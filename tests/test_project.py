@@ -55,6 +55,11 @@ class TestProductionSettings:
         assert result.returncode != 0
         assert "ImproperlyConfigured" in result.stderr
 
+    def test_refuses_the_benchmark_audit_off_switch(self):
+        result = run(SETUP, **production_env(CAREBOOK_BENCH_AUDIT_OFF="1"))
+        assert result.returncode != 0
+        assert "CAREBOOK_BENCH_AUDIT_OFF" in result.stderr
+
     def test_refuses_debug_on(self):
         result = run(SETUP, **production_env(DEBUG="true"))
         assert result.returncode != 0
