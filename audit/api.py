@@ -20,7 +20,7 @@ class AuditEventListApi(APIView):
     permission_classes = [IsStaffRole]
 
     class FilterInput(serializers.Serializer):
-        actor = serializers.IntegerField(required=False, min_value=1)
+        actor = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
         action = serializers.CharField(required=False, max_length=100)
         object_type = serializers.CharField(required=False, max_length=100)
         object_id = serializers.CharField(required=False, max_length=64)

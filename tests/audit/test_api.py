@@ -102,6 +102,9 @@ def test_pagination(client_for, trail):
     [
         ({"actor": "abc"}, "actor"),
         ({"actor": "0"}, "actor"),
+        ({"actor": str(10**20)}, "actor"),
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),
+        ({"object_id": "\x00"}, "object_id"),
         ({"from": "yesterday"}, "from"),
         ({"to": "2026-13-01"}, "to"),
         ({"action": "x" * 101}, "action"),
