@@ -27,7 +27,6 @@ from core.models import Job, OutboxDelivery, OutboxEvent
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks import webhook_endpoint_save
 from scheduling.events import BOOKING_CONFIRMATION_JOB
-from scheduling.models import Appointment
 from scheduling.services import appointment_book
 from tests.core.test_outbox_worker import private_redis  # noqa: F401 (fixture)
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory, StaffFactory
@@ -74,7 +73,7 @@ def wait_for(condition, *, timeout: float, what: str, tick=None) -> None:
         time.sleep(0.5)
 
 
-def book_all(count: int) -> list[Appointment]:
+def book_all(count):
     doctor = DoctorFactory()
     appointments = []
     for n in range(count):
