@@ -6,13 +6,9 @@ class BulkImportConfig(AppConfig):
     verbose_name = "Bulk hospital import"
 
     def ready(self) -> None:
-        from prometheus_client import REGISTRY
-
         from bulk_import.directory_sync import DirectoryBreakerCollector
+        from core.metrics import register_scrape_collector, scrape_collectors
 
-        if not any(isinstance(c, DirectoryBreakerCollector) for c in _collectors(REGISTRY)):
-            REGISTRY.register(DirectoryBreakerCollector())
-
-
-def _collectors(registry: object) -> list[object]:
-    return list(getattr(registry, "_collector_to_names", {}))
+        # Through core.metrics so /metrics shows it under PROMETHEUS_MULTIPROC_DIR too.
+        if not any(isinstance(c, DirectoryBreakerCollector) for c in scrape_collectors()):
+            register_scrape_collector(DirectoryBreakerCollector())
