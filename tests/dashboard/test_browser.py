@@ -42,6 +42,7 @@ from tests.factories import (
 )
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -352,8 +353,8 @@ def test_a_doctor_completes_a_consultation_and_prescribes(visit):
     row.get_by_text("In progress").wait_for()
     # keyboard users keep their place: focus moves to the row's next action, and the
     # change is announced through the status region
-    assert page.evaluate("document.activeElement.textContent") == "Complete"
-    assert page.locator("#agenda-announcer").inner_text() == "Pat Ient: In progress"
+    expect(row.get_by_role("button", name="Complete")).to_be_focused()
+    expect(page.locator("#agenda-announcer")).to_have_text("Pat Ient: In progress")
     row.get_by_role("link", name="Consultation").click()
     page.get_by_role("textbox", name="Notes").fill("Tonsillitis.")
     page.get_by_role("button", name="Save notes").click()
