@@ -84,7 +84,9 @@ class NotesForm(forms.Form):
 
 
 class AddendumForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=20000, label="Addendum"
+    )
     shared_with_patient = forms.BooleanField(required=False, label="Share with the client")
 
 
