@@ -20,7 +20,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotFound
@@ -37,6 +39,8 @@ def clinician_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
+            if getattr(request, "htmx", False):  # a partial must not swap in the login page
+                return HttpResponseClientRedirect(reverse("dashboard:login"))
             return redirect_to_login(request.get_full_path())
         if isinstance(user, User) and user.role == Role.STAFF:
             return redirect("admin:index")

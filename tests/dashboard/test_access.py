@@ -34,6 +34,12 @@ class TestWhoReachesTheDashboard:
         assert response.status_code == 302
         assert response["Location"] == f"/dashboard/login/?next={url}"
 
+    def test_an_expired_session_sends_htmx_requests_to_the_login_page(self, web):
+        response = web(None).get("/dashboard/reports/", HTTP_HX_REQUEST="true")
+
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == "/dashboard/login/"
+
     @pytest.mark.parametrize("url", PAGES)
     def test_patients_get_a_404_page_pointing_to_the_app(self, web, patient, url):
         response = web(patient).get(url)
