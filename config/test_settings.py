@@ -1,7 +1,9 @@
 """Test override: the same settings, with a fast hasher and no throttling surprises."""
 
+import os
+
 from .settings import *  # noqa: F403
-from .settings import DATABASES, REST_FRAMEWORK
+from .settings import CACHES, DATABASES, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -20,3 +22,11 @@ DATABASE_ROUTERS = []
 # Tests' embedded workers each consume one private queue (xdist-safe), so tasks are not
 # routed by name here; tests/scale/test_celery_routes.py checks the production routes.
 CELERY_TASK_ROUTES = {}
+
+# Each pytest-xdist worker gets a Redis database of its own for the cache: tests clear the
+# cache (FLUSHDB), and one worker's clear must not wipe another's breaker or throttle state.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    _base, _, _db = str(CACHES["default"]["LOCATION"]).rpartition("/")
+    _offset = int(_xdist_worker.removeprefix("gw") or 0)
+    CACHES = {"default": {**CACHES["default"], "LOCATION": f"{_base}/{int(_db or 0) + _offset}"}}

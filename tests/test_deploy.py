@@ -104,3 +104,14 @@ def test_dockerfile_is_multi_stage_slim_and_non_root():
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users
     assert users[-1] not in {"root", "0"}
+
+
+def test_api_and_worker_share_the_media_volume(resolved):
+    def media_mounts(service: str) -> set[str]:
+        return {
+            volume["source"]
+            for volume in resolved["services"][service].get("volumes", [])
+            if volume.get("target") == "/app/.data/media"
+        }
+
+    assert media_mounts("api") == media_mounts("worker") == {"media"}
