@@ -153,7 +153,8 @@ class TokenRefreshApi(TokenRefreshView):
             **_errors(
                 {
                     400: BAD_INPUT,
-                    401: "Invalid, expired or already used refresh token (`authentication_failed`).",
+                    401: "Invalid, expired or already used refresh token "
+                    "(`authentication_failed`).",
                     429: THROTTLED,
                 }
             ),

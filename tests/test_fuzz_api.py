@@ -35,7 +35,7 @@ from tests.factories import (
 
 FUZZ_MAX_EXAMPLES = int(os.environ.get("CAREBOOK_FUZZ_EXAMPLES", "4"))
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+schema: Any = schemathesis.openapi.from_wsgi("/api/schema/", application)
 if os.environ.get("CAREBOOK_FUZZ_PATHS"):  # e.g. "appointments" to fuzz only those paths
     schema = schema.include(path_regex=os.environ["CAREBOOK_FUZZ_PATHS"])
 
