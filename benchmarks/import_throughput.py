@@ -156,6 +156,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; best is kept")
     parser.add_argument("--path", choices=["copy", "orm"], default="copy")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--json", action="store_true", help="also print one BENCH_JSON line (benchmarks/run.py)"
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child, args.path)
@@ -188,6 +191,14 @@ def main() -> None:
         f"{'yes' if max(rss) < 200 else 'NO'}; RSS growth first→last size: "
         f"{rss[-1] - rss[0]:+.1f} MiB"
     )
+    if args.json:
+        summary = {
+            "sizes": results,
+            "ratio": min(r["ratio"] for r in results),
+            "peak_rss_mib": max(rss),
+            "rss_growth_mib": rss[-1] - rss[0],
+        }
+        print("BENCH_JSON " + json.dumps(summary))
 
 
 if __name__ == "__main__":

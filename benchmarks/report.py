@@ -63,7 +63,11 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     add("only expected statuses (200 reads; 201/409 bookings)", not odd, str(odd or "yes"))
     imp = r.get("import")
     if isinstance(imp, dict) and "ratio" in imp:
-        add("import ≥ 0.5x psql \\copy", imp["ratio"] >= 0.5, f"{imp['ratio']:.2f}x")
+        add("import >= 0.5x psql \\copy", imp["ratio"] >= 0.5, f"{imp['ratio']:.2f}x")
+        rss = imp["peak_rss_mib"]
+        add("import peak RSS < 200 MiB", rss < 200, f"{rss:.0f} MiB")
+        growth = imp["rss_growth_mib"]
+        add("import RSS flat 100k -> 1M rows (< 20 MiB)", growth < 20, f"{growth:+.1f} MiB")
     return out
 
 

@@ -221,7 +221,7 @@ def import_ratio() -> dict[str, Any] | None:
     script = BENCH / "import_throughput.py"
     if not script.exists():
         return None
-    out = sh([PYTHON, str(script), "--json"], env=app_env())
+    out = sh([PYTHON, str(script), "--json", "--repeat", "2"], env=app_env())
     match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
     return json.loads(match.group(1)) if match else {"raw": out[-2000:]}
 
