@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from core.audit import ObjectRef, object_ref, scrub
 from core.errors import Conflict, InvalidRequest
+from core.lock_objects import job_lock
 from core.models import Job
 
 Status = Job.Status
@@ -99,7 +100,7 @@ def job_set_task_id(*, job: Job, celery_task_id: str) -> Job:
 def job_start(*, job_id: UUID | str) -> Job:
     """queued → running. A redelivered task finding the job running again is allowed."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(id=job_id)
+        job = job_lock(job_id)
         if job.status in Job.FINISHED_STATUSES:
             raise Conflict(
                 f"Job {job.id} is already {job.status}.",
@@ -157,7 +158,7 @@ def job_fail(*, job_id: UUID | str, errors: list[Any], result: dict[str, Any] | 
 
 
 def _lock_unfinished(job_id: UUID | str) -> Job:
-    job = Job.objects.select_for_update().get(id=job_id)
+    job = job_lock(job_id)
     if job.status in Job.FINISHED_STATUSES:
         raise Conflict(
             f"Job {job.id} is already {job.status}.",

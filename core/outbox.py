@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
 from core.broker import send_task_fail_fast
+from core.lock_objects import outbox_event_lock
 from core.models import OutboxDelivery, OutboxEvent
 from core.request_context import current_request_id, reset_request_id, set_request_id
 from core.serialization import json_safe
@@ -174,7 +175,7 @@ def _deliver_to(event: OutboxEvent, subscription: Subscription) -> None:
         return
     with transaction.atomic():
         # The event lock makes a concurrent redelivery wait, then see the delivery row.
-        OutboxEvent.objects.select_for_update().filter(id=event.id).first()
+        outbox_event_lock(event.id)
         if _already_delivered(event, subscription):
             return
         subscription.handler(event)

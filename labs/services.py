@@ -22,6 +22,7 @@ from labs.errors import (
     PatientNotFound,
 )
 from labs.flags import Ranges, compute_flag
+from labs.lock_objects import lab_result_lock
 from labs.models import LabResult
 from labs.selectors import lab_results_visible_to
 
@@ -36,7 +37,7 @@ def _check_ranges(ranges: Ranges) -> None:
 
 
 def _superseded(actor: User, supersedes_id: int, patient_id: int, test_code: str) -> LabResult:
-    original = lab_results_visible_to(actor).select_for_update().filter(pk=supersedes_id).first()
+    original = lab_result_lock(supersedes_id, queryset=lab_results_visible_to(actor))
     if original is None:
         raise LabResultNotFound(details={"supersedes": supersedes_id})
     if original.patient_id != patient_id or original.test_code != test_code:

@@ -29,6 +29,7 @@ from core.jobs import job_run
 from core.models import Job
 from core.outbox import event_publish
 from core.resilience import backoff_delay
+from notifications.lock_objects import notification_lock
 from notifications.models import Notification
 from scheduling.models import Appointment
 
@@ -192,7 +193,7 @@ def notification_send(
             defaults={"appointment": appointment, "channel": Notification.Channel.EMAIL},
         )
         # Lock: a concurrent handler of the same event waits here, then finds it sent.
-        notification = Notification.objects.select_for_update().get(pk=notification.pk)
+        notification = notification_lock(notification.pk) or notification
         if notification.status == Status.SENT:
             return notification
         return _deliver(notification, recipient, appointment, times)
@@ -201,13 +202,7 @@ def notification_send(
 def notification_retry(*, notification_id: int) -> Notification | None:
     """Try a failed notification again (its retry task, or the periodic sweep)."""
     with transaction.atomic():
-        notification = (
-            # of=self: PostgreSQL cannot lock the nullable side of the appointment join.
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("recipient", "appointment__patient", "appointment__clinician")
-            .filter(pk=notification_id)
-            .first()
-        )
+        notification = notification_lock(notification_id)
         if notification is None or notification.status == Status.SENT:
             return notification
         if notification.attempts >= MAX_ATTEMPTS or notification.appointment is None:

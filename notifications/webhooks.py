@@ -33,6 +33,7 @@ from core.resilience import (
     RateLimiter,
     backoff_delay,
 )
+from notifications.lock_objects import webhook_endpoint_lock
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import EventLike
 from notifications.signing import (
@@ -105,7 +106,7 @@ def webhook_endpoint_save(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEn
         endpoint.created_by = actor if getattr(actor, "is_authenticated", False) else None
         before: dict[str, Any] = {}
     else:
-        stored = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        stored = webhook_endpoint_lock(endpoint.pk)
         before = snapshot(stored, ENDPOINT_FIELDS)
     endpoint.save()
     audit_record(
@@ -120,7 +121,7 @@ def webhook_endpoint_save(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEn
 @transaction.atomic
 def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
     """New secret; the old one keeps signing too (second v1) until staff clear it."""
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint = webhook_endpoint_lock(endpoint.pk)
     endpoint.previous_secret = endpoint.secret
     endpoint.secret = new_webhook_secret()
     endpoint.save(update_fields=["secret", "previous_secret", "updated_at"])
