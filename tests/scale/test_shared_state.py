@@ -69,7 +69,8 @@ def api_process(email: str, ip: str, passwords: list[str], **env: str) -> list[l
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": _database_url(),
-        "CACHE_URL": os.environ["CACHE_URL"],
+        # This test worker's own cache database (config/test_settings.py), not the shared one.
+        "CACHE_URL": str(settings.CACHES["default"]["LOCATION"]),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "LOG_LEVEL": "ERROR",
         **env,
