@@ -100,14 +100,18 @@ def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | 
     ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     for _attempt in range(3):
         now = timezone.now()
-        IdempotencyRecord.objects.filter(**lookup, expires_at__lte=now).delete()
         try:
             with transaction.atomic():
+                _relax_commit()
                 return IdempotencyRecord.objects.create(
                     **lookup, fingerprint=fingerprint, expires_at=now + ttl
                 )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(**lookup).first()
+        if existing is not None and existing.expires_at <= now:
+            # An expired key is free again: drop the old record and claim it anew.
+            IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            continue
         if existing is not None:
             return _answer_from(existing, fingerprint)
         # The holder released the key (its request failed) between our insert and read.
@@ -135,6 +139,21 @@ def _answer_from(existing: IdempotencyRecord, fingerprint: str) -> Response:
     )
 
 
+def _relax_commit() -> None:
+    """Let this transaction's commit skip the wait for the WAL flush (PostgreSQL).
+
+    Only for the idempotency record itself, never for the change it guards: a database
+    crash may lose the last fraction of a second of records, and a retry then meets the
+    durable change (the booked slot answers 409) instead of a replay, never a duplicate.
+    It saves two of a booking's three flushes. ``SET LOCAL`` ends with the transaction,
+    so it is safe behind PgBouncer in transaction mode.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _store(record: IdempotencyRecord, response: Response) -> None:
     if response.status_code >= 500:
         record.delete()  # a server failure must not be replayed: the client may retry
@@ -142,7 +161,9 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
     record.state = IdempotencyRecord.State.COMPLETED
     record.response_status = response.status_code
     record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
-    record.save(update_fields=["state", "response_status", "response_body"])
+    with transaction.atomic():
+        _relax_commit()
+        record.save(update_fields=["state", "response_status", "response_body"])
 
 
 def idempotent(
