@@ -1,9 +1,9 @@
 -- POST /api/v1/appointments/ : one line of "token slot key" per request.
--- args: inputs-file threads [fixed-slot]
+-- args: inputs-file threads [fixed-slot or "-"] [first line offset per thread]
 function init(args)
   lines = load_lines(args[1], tonumber(args[2]))
-  fixed_slot = args[3]
-  idx = 0
+  if args[3] ~= nil and args[3] ~= "-" then fixed_slot = args[3] end
+  idx = tonumber(args[4] or "0")
 end
 
 function request()
