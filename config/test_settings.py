@@ -30,3 +30,7 @@ if _xdist_worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("Red
     _base, _, _db = str(CACHES["default"]["LOCATION"]).rpartition("/")
     _offset = int(_xdist_worker.removeprefix("gw") or 0)
     CACHES = {"default": {**CACHES["default"], "LOCATION": f"{_base}/{int(_db or 0) + _offset}"}}
+
+# Tests never run collectstatic: let WhiteNoise look files up on demand instead of
+# warning on every middleware start that STATIC_ROOT does not exist.
+WHITENOISE_AUTOREFRESH = True
