@@ -49,6 +49,7 @@ class Attempt:
     outcome: str  # "ok", "429", "503", "timeout", …
     backoff: float = 0.0  # slept before the next attempt
     backoff_ceiling: float = 0.0
+    granted_at: float = 0.0  # time.monotonic() when the rate limiter let it go
 
 
 @dataclass
@@ -87,14 +88,15 @@ class DirectoryClient:
             if not decision.allowed:
                 raise CircuitOpenError(self.breaker.name, decision.retry_in)
             self.limiter.acquire(max_wait=RATE_LIMIT_MAX_WAIT_SECONDS)
+            granted_at = time.monotonic()
             outcome, retry_after = self._put(http, url, payload)
             if outcome == "ok":
                 self.breaker.success()
-                self.attempts.append(Attempt(code, attempt, outcome))
+                self.attempts.append(Attempt(code, attempt, outcome, granted_at=granted_at))
                 return
             if outcome.startswith("rejected"):
                 self.breaker.success()  # the directory is healthy; our data is not
-                self.attempts.append(Attempt(code, attempt, outcome))
+                self.attempts.append(Attempt(code, attempt, outcome, granted_at=granted_at))
                 raise SyncRejected(outcome)
             self.breaker.failure()
             ceiling = min(MAX_BACKOFF_SECONDS, self.backoff_base * 2**attempt)
@@ -104,7 +106,7 @@ class DirectoryClient:
                 ),
                 retry_after,
             )
-            self.attempts.append(Attempt(code, attempt, outcome, delay, ceiling))
+            self.attempts.append(Attempt(code, attempt, outcome, delay, ceiling, granted_at))
             if attempt < self.max_attempts - 1:
                 self.sleep(delay)
         raise SyncUnavailable(f"{code}: no success after {self.max_attempts} attempts")
