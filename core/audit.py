@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 
-from core.broker import send_task_fail_fast
+from core.broker import send_task_soon
 from core.request_context import current_request_id
 from core.serialization import json_safe
 
@@ -202,5 +202,8 @@ def _seal_on_commit() -> None:
 
 
 def request_seal() -> None:
-    """Ask a worker to seal new rows. Never raises: the periodic seal catches up."""
-    send_task_fail_fast(SEAL_TASK_NAME)
+    """Ask a worker to seal new rows, off the request path. Requests made while one is
+    still waiting to be published fold into it (one seal run covers them all), so a
+    booking storm costs a handful of publishes, not one per booking. Never raises: the
+    periodic seal catches up with anything a lost publish left."""
+    send_task_soon(SEAL_TASK_NAME, coalesce=True)

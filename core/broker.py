@@ -3,12 +3,25 @@
 Used after commit by the outbox and the audit sealer: if the broker is down the work
 is already safe in the database and a periodic sweep picks it up, so the publish must
 fail *fast* (kombu otherwise keeps reconnecting for seconds per call) and never raise.
+
+``send_task_soon`` goes one step further for the request path: it hands the publish to
+one background thread per process, so a request never waits for the broker at all, and
+it folds repeated requests for the same argument-less task (the audit sealer) into one
+publish while one is still waiting. The request's context (request id for the logs and
+the task headers) travels with each publish.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextvars
 import logging
+import os
+import queue
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -40,12 +53,17 @@ def _pool() -> ConnectionPool:
         return pool
 
 
-def send_task_fail_fast(name: str, args: tuple[Any, ...] = ()) -> bool:
-    """Publish task ``name`` once; False (and a warning) when the broker is unreachable."""
+def send_task_fail_fast(name: str, args: tuple[Any, ...] = (), **options: Any) -> bool:
+    """Publish task ``name`` once; False (and a warning) when the broker is unreachable.
+
+    ``options`` go to ``send_task`` (``queue``, ``task_id``, ``countdown``).
+    """
     try:
         with _pool().acquire(block=True, timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
             try:
-                current_app.send_task(name, args=args, connection=connection, retry=False)
+                current_app.send_task(
+                    name, args=args, connection=connection, retry=False, **options
+                )
             except Exception:
                 connection.close()  # reconnect on next use instead of reusing a dead socket
                 raise
@@ -58,3 +76,105 @@ def send_task_fail_fast(name: str, args: tuple[Any, ...] = ()) -> bool:
         )
         return False
     return True
+
+
+# --- publishing off the request path ------------------------------------------------
+
+# How long interpreter exit waits for queued publishes; what is left is the sweeps' work.
+EXIT_FLUSH_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class _Publish:
+    context: contextvars.Context
+    name: str
+    args: tuple[Any, ...]
+    options: dict[str, Any]
+    coalesce: bool
+
+
+class _Publisher:
+    """One daemon thread per process draining a queue of publishes, in submission order.
+
+    Coalescing: while a publish of a coalescing task is queued and not yet taken, further
+    requests for it are dropped. The one left is taken *after* every dropped request was
+    made, so the task it starts sees everything those requests' transactions committed.
+    """
+
+    def __init__(self, send: Callable[..., bool] | None = None) -> None:
+        self._send = send  # None: send_task_fail_fast (a parameter for the unit tests)
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[_Publish] = queue.Queue()
+        self._waiting: set[str] = set()
+        self._pid: int | None = None
+
+    def submit(
+        self, name: str, args: tuple[Any, ...], options: dict[str, Any], *, coalesce: bool
+    ) -> None:
+        with self._lock:
+            self._start_if_needed()
+            if coalesce:
+                if name in self._waiting:
+                    return
+                self._waiting.add(name)
+            self._queue.put(_Publish(contextvars.copy_context(), name, args, options, coalesce))
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queued publish was attempted; False if time ran out."""
+        if self._pid != os.getpid():
+            return True  # nothing was submitted in this process
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _start_if_needed(self) -> None:
+        if self._pid == os.getpid():
+            return
+        # First use in this process (or a forked child: the parent's thread is not here).
+        self._queue = queue.Queue()
+        self._waiting = set()
+        self._pid = os.getpid()
+        threading.Thread(target=self._run, name="carebook-publisher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item.coalesce:
+                    with self._lock:
+                        self._waiting.discard(item.name)
+                send = self._send or send_task_fail_fast
+                item.context.run(send, item.name, item.args, **item.options)
+            except Exception:  # never let the thread die; send_task_fail_fast logs its own
+                logger.exception("publishing %s failed", item.name)
+            finally:
+                self._queue.task_done()
+
+
+_publisher = _Publisher()
+
+
+def send_task_soon(
+    name: str, args: tuple[Any, ...] = (), *, coalesce: bool = False, **options: Any
+) -> None:
+    """Publish task ``name`` from this process's background thread, shortly.
+
+    For after-commit hooks whose work is safe in the database already: a lost publish
+    (broker down, process killed) is made good by a periodic sweep. ``coalesce`` folds
+    requests for the same task into one while it waits (only for argument-less tasks
+    that process everything pending). ``options`` as for ``send_task_fail_fast``.
+    """
+    if coalesce and (args or options):
+        raise ValueError("only argument-less tasks can be coalesced")
+    _publisher.submit(name, args, options, coalesce=coalesce)
+
+
+def wait_for_queued_publishes(timeout: float = 10.0) -> bool:
+    """Block until this process's queued publishes were attempted (tests, shutdown)."""
+    return _publisher.drain(timeout)
+
+
+atexit.register(wait_for_queued_publishes, EXIT_FLUSH_SECONDS)

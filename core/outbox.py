@@ -36,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
-from core.broker import send_task_fail_fast
+from core.broker import send_task_fail_fast, send_task_soon
 from core.lock_objects import outbox_event_lock
 from core.models import OutboxDelivery, OutboxEvent
 from core.request_context import current_request_id, reset_request_id, set_request_id
@@ -125,12 +125,13 @@ def event_publish(
         request_id=current_request_id() or "",
     )
     event_id = str(event.id)
-    transaction.on_commit(lambda: enqueue_delivery(event_id))
+    # Published from the background thread: the request never waits for the broker.
+    transaction.on_commit(lambda: send_task_soon(DELIVER_TASK_NAME, (event_id,)))
     return event
 
 
 def enqueue_delivery(event_id: str) -> bool:
-    """Queue the delivery task. Never raises: a broker outage leaves it to the sweep."""
+    """Queue the delivery task now. Never raises: a broker outage leaves it to the sweep."""
     return send_task_fail_fast(DELIVER_TASK_NAME, (event_id,))
 
 

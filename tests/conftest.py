@@ -34,6 +34,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _queued_publishes_finish_inside_their_test():
+    """After-commit publishes run on a background thread (core.broker.send_task_soon):
+    wait for them, so one test's publish never lands in the next test's broker setup."""
+    yield
+    from core.broker import wait_for_queued_publishes
+
+    assert wait_for_queued_publishes(timeout=15), "queued publishes did not finish"
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

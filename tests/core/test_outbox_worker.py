@@ -26,7 +26,7 @@ from accounts.models import Hospital
 from audit.models import AuditEvent
 from audit.services import audit_chain_verify
 from config.celery import app as celery_app
-from core.broker import send_task_fail_fast
+from core.broker import send_task_fail_fast, wait_for_queued_publishes
 from core.models import Job, OutboxDelivery, OutboxEvent
 from core.outbox import event_publish, subscriber, unsubscribe
 from core.tasks import outbox_deliver, outbox_sweep
@@ -99,6 +99,8 @@ def broker_unreachable(monkeypatch) -> Iterator[None]:
         patch.setenv("CELERY_BROKER_URL", CLOSED_PORT_BROKER)
         assert celery_app.conf.broker_write_url == CLOSED_PORT_BROKER
         yield
+        # after-commit publishes run on a background thread: let them meet the outage
+        assert wait_for_queued_publishes()
 
 
 def delivered(event_id: uuid.UUID) -> Callable[[], bool]:
@@ -302,11 +304,13 @@ def test_redis_stopping_and_restarting_loses_no_event(
 
     # given a booking queued on Redis, which is then stopped (its queue is lost: no AOF)
     queued_then_lost = booking()
+    assert wait_for_queued_publishes()  # its publish (a background thread) reached Redis
     private_redis.stop()
     # when a patient books during the outage, then the API still answers 201, quickly
     started = time.monotonic()
     during_outage = booking()
     assert time.monotonic() - started < 3
+    assert wait_for_queued_publishes()  # its publish met the outage
     # when Redis comes back, then the next booking's event is queued on a fresh connection
     private_redis.start()
     after_restart = booking()

@@ -132,6 +132,28 @@ def test_request_id_flows_into_the_celery_task_and_its_json_lines(
     assert succeeded["duration_ms"] >= 0
 
 
+@pytest.mark.django_db
+@pytest.mark.urls("tests.observability.urls")
+def test_a_task_published_after_the_response_still_carries_the_request_id(
+    worker_process, client_for
+):
+    # given a request that hands its task to the background publisher (as the outbox
+    # and the audit sealer do after commit), so the publish happens on another thread
+    client = client_for(PatientFactory())
+    response = client.get(
+        "/probe/",
+        {"queue": worker_process.queue, "via": "soon"},
+        HTTP_X_REQUEST_ID="req-soon-task-0001",
+        **LOCAL,
+    )
+    assert response.status_code == 200
+    # then the worker's lines for that task carry the request's id
+    task_lines = worker_process.task_lines(response.json()["task_id"])
+    (ran,) = lines_with(task_lines, event="probe_task_ran")
+    assert ran["seen_request_id"] == "req-soon-task-0001"
+    assert {line["request_id"] for line in task_lines} == {"req-soon-task-0001"}
+
+
 @pytest.mark.redis
 def test_a_task_started_outside_a_request_carries_the_context_id(worker_process):
     # given code outside any request that set core.request_context (a script, a service)

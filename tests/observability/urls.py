@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import structlog
 from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.broker import send_task_soon
 from tests.observability.tasks import record_request_id
 
 logger = structlog.get_logger(__name__)
@@ -20,9 +23,13 @@ class StartProbeTaskApi(APIView):
         logger.info("probe_view_ran")
         # The test names the queue its worker listens on.
         queue = request.query_params["queue"]
-        result = record_request_id.apply_async(args=("from-request",), queue=queue)
+        if request.query_params.get("via") == "soon":  # as the outbox publishes after commit
+            task_id = str(uuid.uuid4())
+            send_task_soon(record_request_id.name, ("from-request",), queue=queue, task_id=task_id)
+        else:
+            task_id = record_request_id.apply_async(args=("from-request",), queue=queue).id
         logger.info("probe_task_started")
-        return Response({"task_id": result.id})
+        return Response({"task_id": task_id})
 
 
 urlpatterns = [path("probe/", StartProbeTaskApi.as_view())]
