@@ -33,7 +33,9 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 DB_NAME = "carebook_bench"
 PORT = int(os.environ.get("BENCH_PORT", 8811))
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", 4))
-THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 4))
+# gunicorn's default (sync) worker, as docker-compose.yml and `make serve` run it.
+WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "sync")
+THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 1))
 DURATION = int(os.environ.get("BENCH_SECONDS", 8))
 WRK_THREADS = 2
 
@@ -100,7 +102,7 @@ def gunicorn(**extra_env: str) -> Iterator[None]:
     cmd = [
         PYTHON, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS),
-        "--worker-class", "gthread", "--threads", str(THREADS_PER_WORKER),
+        "--worker-class", WORKER_CLASS, "--threads", str(THREADS_PER_WORKER),
         "--log-level", "warning",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(**extra_env))
@@ -224,7 +226,7 @@ def main() -> None:
     started = time.monotonic()
     results: dict[str, Any] = {
         "machine": machine(),
-        "gunicorn": {"workers": WORKERS, "threads": THREADS_PER_WORKER},
+        "gunicorn": {"class": WORKER_CLASS, "workers": WORKERS, "threads": THREADS_PER_WORKER},
     }
     if not options.skip_seed:
         print("== seeding PostgreSQL", flush=True)

@@ -326,6 +326,9 @@ configure_structlog()
 DJANGO_STRUCTLOG_CELERY_ENABLED = True  # request_id and user_id travel into tasks
 # RequestIdMiddleware has already validated X-Request-ID; log the id it kept.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# core.observability binds ``ip`` from REMOTE_ADDR itself (ipware would believe a client's
+# X-Forwarded-For); django-structlog's own ipware lookup would only be overwritten.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 # /metrics answers these client networks (REMOTE_ADDR), or the bearer token if one is set.
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")

@@ -1,4 +1,4 @@
-"""JSON for stored records (audit rows, outbox payloads, job results)."""
+"""JSON for stored records (audit rows, outbox payloads, job results), and API times."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
 
 class ExactJSONEncoder(DjangoJSONEncoder):
@@ -21,3 +22,15 @@ class ExactJSONEncoder(DjangoJSONEncoder):
 def json_safe(value: Any) -> Any:
     """``value`` as plain JSON types: exactly what the database will give back."""
     return json.loads(json.dumps(value, cls=ExactJSONEncoder))
+
+
+def api_datetime(
+    value: datetime.datetime | None, zone: datetime.tzinfo | None = None
+) -> str | None:
+    """A time as DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone
+    (UTC), ``Z`` for a zero offset. For output serializers that build their dict by hand;
+    ``zone`` saves the current-zone lookup when a caller writes many times at once."""
+    if value is None:
+        return None
+    text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

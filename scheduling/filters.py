@@ -7,6 +7,7 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from core.filters import StaticFilterSet
 from scheduling.models import Appointment, Mode, Slot
 
 MAX_ID = 2**63 - 1  # bigint: a larger id can never match and must not reach the database
@@ -34,7 +35,7 @@ def _to_filter() -> django_filters.IsoDateTimeFilter:
     )
 
 
-class SlotFilter(django_filters.FilterSet):
+class SlotFilter(StaticFilterSet):
     clinician = IdFilter(field_name="clinician_id")
     hospital = IdFilter(field_name="hospital_id")
     status = django_filters.ChoiceFilter(choices=Slot.Status.choices)
@@ -45,7 +46,7 @@ class SlotFilter(django_filters.FilterSet):
         fields = ["clinician", "hospital", "status", "mode"]
 
 
-class AppointmentFilter(django_filters.FilterSet):
+class AppointmentFilter(StaticFilterSet):
     clinician = IdFilter(field_name="clinician_id")
     patient = IdFilter(field_name="patient_id")
     status = django_filters.ChoiceFilter(choices=Appointment.Status.choices)

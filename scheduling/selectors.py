@@ -40,6 +40,18 @@ def _with_relations(queryset: QuerySet[Appointment]) -> QuerySet[Appointment]:
     return queryset.select_related("slot", "patient", "clinician")
 
 
+# The columns an API list body reads from each joined row. Loading whole users (password,
+# last_login, …) and slots for every row of a 50-row page cost more than the query.
+_PERSON_COLUMNS = ("first_name", "last_name", "role")
+_LIST_COLUMNS = (
+    *(field.attname for field in Appointment._meta.concrete_fields),
+    "slot__mode",
+    "slot__hospital_id",
+    *(f"patient__{name}" for name in _PERSON_COLUMNS),
+    *(f"clinician__{name}" for name in _PERSON_COLUMNS),
+)
+
+
 def appointment_get_for(*, user: User, appointment_id: int) -> Appointment:
     appointment = _with_relations(appointments_visible_to(user)).filter(pk=appointment_id).first()
     if appointment is None:
@@ -48,7 +60,9 @@ def appointment_get_for(*, user: User, appointment_id: int) -> Appointment:
 
 
 def appointments_list(*, user: User) -> QuerySet[Appointment]:
-    return _with_relations(appointments_visible_to(user)).order_by("start", "id")
+    """For API list bodies: the joined rows carry only the columns the body reads."""
+    visible = _with_relations(appointments_visible_to(user))
+    return visible.only(*_LIST_COLUMNS).order_by("start", "id")
 
 
 def patient_appointments_list(*, user: User, patient_id: int) -> QuerySet[Appointment]:

@@ -1,0 +1,101 @@
+"""The hand-built output dicts equal DRF's generic rendering of the same declarations.
+
+SlotOutput, PersonOutput and AppointmentOutput build their dicts by hand for speed
+(scheduling/serializers.py); DRF's ``ModelSerializer.to_representation`` walking the
+declared fields is the reference. A field added to ``Meta.fields`` and not to the
+hand-built dict fails here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import Role
+from scheduling.models import Appointment, Slot
+from scheduling.selectors import appointments_list, slots_list
+from scheduling.serializers import AppointmentOutput, PersonOutput, SlotOutput
+from tests.factories import (
+    AppointmentFactory,
+    DoctorFactory,
+    HospitalFactory,
+    PatientFactory,
+    PsychologistFactory,
+    SlotFactory,
+    StaffFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def generic(serializer: serializers.ModelSerializer, instance) -> dict:
+    """DRF's own field-by-field rendering, bypassing the hand-built override."""
+    return dict(serializers.ModelSerializer.to_representation(serializer, instance))
+
+
+def varied_appointments() -> list[Appointment]:
+    doctor, psychologist = DoctorFactory(first_name="Ada", last_name=""), PsychologistFactory()
+    hospital = HospitalFactory()
+    now = timezone.now().replace(microsecond=123456)
+    cancelled = AppointmentFactory(
+        slot=SlotFactory(clinician=doctor, hospital=hospital, mode="in_person"),
+        status=Appointment.Status.CANCELLED,
+        cancelled_at=now,
+        cancellation_reason="Feeling better ✓",
+        reason="Check-up",
+        notes="Clinician-only note",
+    )
+    cancelled.cancelled_by = cancelled.patient
+    cancelled.save()
+    confirmed = AppointmentFactory(
+        slot=SlotFactory(clinician=psychologist, mode="video"),
+        status=Appointment.Status.CONFIRMED,
+        confirmed_at=now - timedelta(hours=1),
+    )
+    plain = AppointmentFactory(slot=SlotFactory(clinician=doctor))
+    return [cancelled, confirmed, plain]
+
+
+@pytest.mark.parametrize("role", [Role.PATIENT, Role.DOCTOR, Role.STAFF])
+def test_appointment_output_matches_drf_for_every_viewer(role):
+    appointments = varied_appointments()
+    viewer = {Role.PATIENT: PatientFactory, Role.DOCTOR: DoctorFactory}.get(role, StaffFactory)()
+    for appointment in appointments_list(user=StaffFactory()):
+        serializer = AppointmentOutput(context={"viewer": viewer})
+        expected = generic(serializer, appointment)
+        if role == Role.PATIENT:
+            expected.pop("notes")
+        assert serializer.to_representation(appointment) == expected
+    assert len(appointments) == 3
+
+
+def test_appointment_output_of_a_fully_loaded_row_matches_too():
+    (appointment, *_) = varied_appointments()
+    fresh = Appointment.objects.get(pk=appointment.pk)  # every column, relations lazily
+    serializer = AppointmentOutput(context={"viewer": StaffFactory()})
+    assert serializer.to_representation(fresh) == generic(serializer, fresh)
+
+
+def test_slot_and_person_outputs_match_drf():
+    slots = [
+        SlotFactory(hospital=HospitalFactory(), mode="video"),
+        SlotFactory(status=Slot.Status.WITHDRAWN),
+    ]
+    for slot in slots_list(user=StaffFactory()):
+        assert SlotOutput().to_representation(slot) == generic(SlotOutput(), slot)
+        clinician = slot.clinician
+        assert PersonOutput().to_representation(clinician) == generic(PersonOutput(), clinician)
+    assert len(slots) == 2
+
+
+def test_times_follow_the_current_time_zone_as_drf_does():
+    slot = SlotFactory()
+    with timezone.override(ZoneInfo("America/New_York")):
+        hand_built = SlotOutput().to_representation(slot)
+        assert hand_built == generic(SlotOutput(), slot)
+    assert hand_built["start"].endswith(("-05:00", "-04:00"))
+    assert SlotOutput().to_representation(slot)["start"].endswith("Z")
