@@ -146,7 +146,7 @@ class _Publisher:
                 if item.coalesce:
                     with self._lock:
                         self._waiting.discard(item.name)
-                send = self._send or send_task_fail_fast
+                send: Callable[..., bool] = self._send or send_task_fail_fast
                 item.context.run(send, item.name, item.args, **item.options)
             except Exception:  # never let the thread die; send_task_fail_fast logs its own
                 logger.exception("publishing %s failed", item.name)

@@ -21,7 +21,7 @@ class CountSparingPaginator(Paginator):
         rows = list(self.object_list[: self.per_page])
         if len(rows) < self.per_page:
             self.__dict__["count"] = len(rows)  # fills the cached_property: no COUNT query
-        return self._get_page(rows, 1, self)
+        return Page(rows, 1, self)
 
 
 class DefaultPagination(PageNumberPagination):

@@ -35,7 +35,8 @@ def test_a_first_page_that_is_not_full_is_the_total_without_counting(client_for,
     body = response.json()
     assert body["count"] == 5
     assert len(body["results"]) == 5
-    assert body["next"] is None and body["previous"] is None
+    assert body["next"] is None
+    assert body["previous"] is None
     assert counts == 0
 
 

@@ -37,7 +37,7 @@ def generic(serializer: serializers.ModelSerializer, instance) -> dict:
     return dict(serializers.ModelSerializer.to_representation(serializer, instance))
 
 
-def varied_appointments() -> list[Appointment]:
+def varied_appointments():
     doctor, psychologist = DoctorFactory(first_name="Ada", last_name=""), PsychologistFactory()
     hospital = HospitalFactory()
     now = timezone.now().replace(microsecond=123456)
