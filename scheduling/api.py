@@ -199,7 +199,9 @@ class AppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
         appointment = services.appointment_book(
             patient=user, slot_id=data["slot"], reason=data["reason"]
         )
-        return _appointment_response(appointment, user=user, code=status.HTTP_201_CREATED)
+        # The service returns the new row with its slot and both people loaded: no re-read.
+        body = AppointmentOutput(appointment, context={"viewer": user}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class AppointmentDetailApi(APIView):

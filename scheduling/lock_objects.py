@@ -31,6 +31,16 @@ def slots_lock(slot_ids: Iterable[int]) -> dict[int, Slot]:
     return {slot.pk: slot for slot in rows}
 
 
+def slot_lock_for_booking(slot_id: int) -> Slot | None:
+    """Lock one slot to book it. Its clinician and their profile (the booking policy, the
+    name in the answer) come in the same query, read but not locked (``FOR UPDATE OF``
+    the slot only)."""
+    rows = Slot.objects.select_for_update(of=("self",)).select_related(
+        "clinician", "clinician__clinician_profile"
+    )
+    return rows.filter(pk=slot_id).first()
+
+
 def person_lock(user_id: int) -> None:
     """Serialise writes that check one person's calendar (a patient's or a clinician's).
 

@@ -51,7 +51,12 @@ from scheduling.events import (
     appointment_state,
     slots_recorded,
 )
-from scheduling.lock_objects import appointment_lock, person_lock, slots_lock
+from scheduling.lock_objects import (
+    appointment_lock,
+    person_lock,
+    slot_lock_for_booking,
+    slots_lock,
+)
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
 from scheduling.selectors import (
     appointments_visible_to,
@@ -88,6 +93,13 @@ PATIENT_OVERLAP_CONSTRAINT = "no_overlapping_active_appointments_per_patient"
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _database_refuses_patient_overlap() -> bool:
+    """On PostgreSQL the exclusion constraint refuses a patient's overlapping bookings, so
+    a booking inserts and lets it decide (no lock, no pre-check query); SQLite, the
+    demo database, has no such constraint, so the booking checks first there."""
+    return transaction.get_connection().vendor == "postgresql"
 
 
 def _require_role(user: User, *roles: str) -> None:
@@ -156,6 +168,10 @@ def booking_policy_for(clinician_id: int) -> BookingPolicy:
         .only("min_notice_minutes", "max_horizon_days")
         .first()
     )
+    return booking_policy(profile)
+
+
+def booking_policy(profile: ClinicianProfile | None) -> BookingPolicy:
     minutes = profile.min_notice_minutes if profile is not None else None
     days = profile.max_horizon_days if profile is not None else None
     return BookingPolicy(
@@ -166,11 +182,12 @@ def booking_policy_for(clinician_id: int) -> BookingPolicy:
     )
 
 
-def _check_bookable(slot: Slot, *, now: datetime) -> None:
+def _check_bookable(slot: Slot, *, now: datetime, policy: BookingPolicy | None = None) -> None:
     if slot.status != Slot.Status.OPEN:
         BOOKING_CONFLICTS.inc()  # counted even though the transaction rolls back
         raise SlotUnavailable(details={"slot": slot.pk, "slot_status": slot.status})
-    policy = booking_policy_for(slot.clinician_id)
+    if policy is None:
+        policy = booking_policy_for(slot.clinician_id)
     if slot.start < now + policy.min_notice:
         raise NoticeTooShort(
             details={
@@ -184,13 +201,25 @@ def _check_bookable(slot: Slot, *, now: datetime) -> None:
 
 def _check_patient_free(patient_id: int, slot: Slot, *, exclude_id: int | None = None) -> None:
     person_lock(patient_id)
-    clashes = patient_overlapping_appointments(
-        patient_id=patient_id, start=slot.start, end=slot.end, exclude_id=exclude_id
-    )
-    clash_ids = list(clashes.values_list("pk", flat=True)[:10])
+    clash_ids = _patient_clashes(patient_id, slot, exclude_id=exclude_id)
     if clash_ids:
         BOOKING_CONFLICTS.inc()
         raise PatientOverlap(details={"appointments": clash_ids})
+
+
+def _patient_clashes(patient_id: int, slot: Slot, *, exclude_id: int | None = None) -> list[int]:
+    clashes = patient_overlapping_appointments(
+        patient_id=patient_id, start=slot.start, end=slot.end, exclude_id=exclude_id
+    )
+    return list(clashes.values_list("pk", flat=True)[:10])
+
+
+def _clinician_profile(slot: Slot) -> ClinicianProfile | None:
+    """The profile joined by ``slot_lock_for_booking`` (a clinician may have none)."""
+    try:
+        return slot.clinician.clinician_profile
+    except ClinicianProfile.DoesNotExist:
+        return None
 
 
 def _check_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime) -> None:
@@ -520,21 +549,32 @@ def _create_appointment(**fields: Any) -> Appointment:
 
 @transaction.atomic
 def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appointment:
-    """Book an open slot for ``patient``: lock the slot, check policy and overlap, insert."""
+    """Book an open slot for ``patient``: lock the slot, check policy and overlap, insert.
+
+    The appointment comes back with its slot, patient and clinician loaded.
+    """
     _require_role(patient, Role.PATIENT)
-    slot = _lock_one_slot(slot_id)
-    _check_bookable(slot, now=timezone.now())
-    _check_patient_free(patient.pk, slot)
+    slot = slot_lock_for_booking(slot_id)
+    if slot is None:
+        raise SlotNotFound(details={"slot": slot_id})
+    _check_bookable(slot, now=timezone.now(), policy=booking_policy(_clinician_profile(slot)))
+    if not _database_refuses_patient_overlap():
+        _check_patient_free(patient.pk, slot)
     slot.status = Slot.Status.BOOKED
     slot.save(update_fields=["status"])
-    appointment = _create_appointment(
-        slot=slot,
-        patient=patient,
-        clinician_id=slot.clinician_id,
-        start=slot.start,
-        end=slot.end,
-        reason=reason,
-    )
+    try:
+        appointment = _create_appointment(
+            slot=slot,
+            patient=patient,
+            clinician=slot.clinician,
+            start=slot.start,
+            end=slot.end,
+            reason=reason,
+        )
+    except PatientOverlap as overlap:
+        # PostgreSQL's exclusion constraint found the clash; name the appointments.
+        overlap.details = {"appointments": _patient_clashes(patient.pk, slot)}
+        raise
     appointment_recorded(
         actor=patient,
         appointment=appointment,

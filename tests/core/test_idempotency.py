@@ -337,3 +337,36 @@ def test_the_same_key_sent_concurrently_executes_once(client_for, settings):
     assert any(a[0] == 409 for a in answers)
     assert Hospital.objects.count() == 1
     assert IdempotencyRecord.objects.get().state == IdempotencyRecord.State.COMPLETED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_claim_inside_a_callers_transaction_leaves_its_commit_durable(staff_client):
+    # given a caller already inside a transaction (the relaxed commit is only for the
+    # record's own statement in autocommit; it must never reach a caller's change)
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        (before,) = cursor.fetchone()
+        # when a request claims and completes a key in it
+        assert post(staff_client).status_code == 201
+        # then the transaction's commit still waits for the WAL flush
+        cursor.execute("SHOW synchronous_commit")
+        (after,) = cursor.fetchone()
+    assert before == after == "on"
+    assert IdempotencyRecord.objects.get().state == IdempotencyRecord.State.COMPLETED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_relaxed_commit_lasts_for_the_records_own_statement_only(staff_client):
+    # given a request that claimed and completed its key in autocommit
+    assert post(staff_client).status_code == 201
+    record = IdempotencyRecord.objects.get()
+    assert record.state == IdempotencyRecord.State.COMPLETED
+    assert record.response_status == 201
+    # then the connection's next transactions commit durably again
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
