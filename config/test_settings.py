@@ -12,6 +12,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"auth": "1000/min"},
 }
 
+# Tests create and roll back users by the thousand (SQLite reuses their ids): each request
+# reads its user afresh, except in tests/accounts/test_authentication.py.
+AUTH_USER_CACHE_SECONDS = 0.0
+
 # A second alias on the same server stands in for a read replica (tests/scale/). The
 # router is off here so every other test reads from default, as with no replica; the
 # replica tests switch it on.

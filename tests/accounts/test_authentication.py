@@ -1,0 +1,100 @@
+"""JWT authentication reuses a user row for a few seconds per process (accounts/authentication)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.authentication import forget_all_users
+from accounts.models import Role, User
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/me/"
+
+
+@pytest.fixture
+def cache_seconds(settings):
+    def set_ttl(seconds: float) -> None:
+        settings.AUTH_USER_CACHE_SECONDS = seconds
+
+    forget_all_users()
+    yield set_ttl
+    forget_all_users()
+
+
+def user_reads(client) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(ME)
+    reads = sum('FROM "accounts_user"' in q["sql"] for q in queries.captured_queries)
+    return response.status_code, reads
+
+
+def test_a_second_request_within_the_ttl_reuses_the_row(client_for, cache_seconds):
+    cache_seconds(5)
+    client = client_for(PatientFactory())
+    status, first_reads = user_reads(client)
+    assert status == 200
+    status, second_reads = user_reads(client)
+    assert status == 200
+    assert second_reads == first_reads - 1
+
+
+def test_with_ttl_zero_every_request_reads_the_row(client_for, cache_seconds):
+    cache_seconds(0)
+    client = client_for(PatientFactory())
+    assert user_reads(client)[1] == user_reads(client)[1] >= 1
+
+
+def test_each_request_gets_its_own_instance(client_for, cache_seconds, rf):
+    cache_seconds(5)
+    from accounts.authentication import CachedUserJWTAuthentication
+
+    patient = PatientFactory()
+    client_for(patient).get(ME)  # fills the cache
+    token = client_for(patient)._credentials["HTTP_AUTHORIZATION"]
+    auth = CachedUserJWTAuthentication()
+    first, _ = auth.authenticate(rf.get(ME, HTTP_AUTHORIZATION=token))
+    second, _ = auth.authenticate(rf.get(ME, HTTP_AUTHORIZATION=token))
+    assert first == second == patient
+    assert first is not second
+    first.first_name = "Changed in one request"
+    assert second.first_name == patient.first_name
+
+
+def test_a_deactivation_saved_in_this_process_takes_effect_at_once(client_for, cache_seconds):
+    cache_seconds(60)
+    patient = PatientFactory()
+    client = client_for(patient)
+    assert client.get(ME).status_code == 200
+    patient.is_active = False
+    patient.save()
+    response = client.get(ME)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"]
+
+
+def test_a_change_made_elsewhere_takes_effect_within_the_ttl(client_for, cache_seconds):
+    # given a cached row, and a change that this process hears nothing of (another
+    # process's save, or a queryset update)
+    cache_seconds(0.3)
+    patient = PatientFactory()
+    client = client_for(patient)
+    assert client.get(ME).json()["role"] == Role.PATIENT
+    User.objects.filter(pk=patient.pk).update(is_active=False)
+    # when the TTL has passed, then the request is refused
+    time.sleep(0.35)
+    assert client.get(ME).status_code == 401
+
+
+def test_a_deleted_user_is_refused_at_once(client_for, cache_seconds):
+    cache_seconds(60)
+    patient = PatientFactory()
+    client = client_for(patient)
+    assert client.get(ME).status_code == 200
+    patient.delete()
+    assert client.get(ME).status_code == 401
