@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
@@ -76,26 +76,29 @@ def _user_changed(sender: type[User], instance: User, **kwargs: Any) -> None:
 class CachedUserJWTAuthentication(JWTAuthentication):
     """simplejwt's ``JWTAuthentication``, reading the user through the cache above."""
 
-    def get_user(self, validated_token: Token) -> User:
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
-            raise InvalidToken(_("Token contained no recognizable user identification")) from exc
-        user = recent_user(user_id)
-        if user is None:
-            user = super().get_user(validated_token)  # reads the row, checks it, or refuses
+            raise InvalidToken(
+                str(_("Token contained no recognizable user identification"))
+            ) from exc
+        cached = recent_user(user_id)
+        if cached is None:
+            # reads the row, checks it, or refuses
+            user = cast(User, super().get_user(validated_token))
             remember_user(user)
             return user
         # The same checks simplejwt makes on a row it has just read.
-        if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
-            raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+        if api_settings.CHECK_USER_IS_ACTIVE and not cached.is_active:
+            raise AuthenticationFailed(str(_("User is inactive")), code="user_inactive")
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
             api_settings.REVOKE_TOKEN_CLAIM
-        ) != get_md5_hash_password(user.password):
+        ) != get_md5_hash_password(cached.password):
             raise AuthenticationFailed(
-                _("The user's password has been changed."), code="password_changed"
+                str(_("The user's password has been changed.")), code="password_changed"
             )
-        return user
+        return cached
 
 
 class CachedUserJWTScheme(SimpleJWTScheme):
