@@ -53,6 +53,9 @@ def app_env(**extra: str) -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=f"{PG}/{DB_NAME}",
         CONN_MAX_AGE="60",
+        # As docker-compose.yml runs the api: connected straight to PostgreSQL (no
+        # PgBouncer), so repeated queries are prepared once per connection.
+        DATABASE_PREPARE_THRESHOLD="5",
         CELERY_BROKER_URL=f"{REDIS}/14",
         CACHE_URL=f"{REDIS}/15",
         JWT_ACCESS_MINUTES="240",

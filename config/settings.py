@@ -7,6 +7,7 @@ With no environment set, Carebook runs on embedded defaults (a SQLite file under
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -118,6 +119,31 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
     "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
 )
+_PREPARE_THRESHOLD = env.str("DATABASE_PREPARE_THRESHOLD", default="")
+
+
+def _postgresql(database: dict[str, Any]) -> dict[str, Any]:
+    """Carebook's PostgreSQL connection settings, for the primary and a replica alike."""
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return database
+    return {
+        **database,
+        # Django's backend with a faster reader of timestamptz values (core/postgresql/).
+        "ENGINE": "core.postgresql",
+        "OPTIONS": {
+            **database.get("OPTIONS", {}),
+            # Parameters travel apart from the SQL instead of being quoted into it in
+            # Python; works behind PgBouncer (tests/test_process_races.py).
+            "server_side_binding": env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
+            # Prepared statements skip PostgreSQL's planning of repeated queries, but
+            # PgBouncer in transaction mode (before 1.21) cannot keep them: off unless a
+            # threshold is set (docker-compose.yml sets 5: its api talks to PostgreSQL).
+            "prepare_threshold": int(_PREPARE_THRESHOLD) if _PREPARE_THRESHOLD else None,
+        },
+    }
+
+
+DATABASES["default"] = _postgresql(DATABASES["default"])
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo path: wait for the writer instead of failing with "database is locked".
     # BEGIN IMMEDIATE: a transaction takes the write lock up front, so concurrent bookings
@@ -126,12 +152,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Optional streaming-replication standby: only read-only list endpoints read from it
 # (core/routers.py); writes, locks and transactions stay on default. Tests mirror default.
 if DATABASE_REPLICA_URL := env.str("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = {
-        **env.db_url_config(DATABASE_REPLICA_URL),
-        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
-        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
-        "TEST": {"MIRROR": "default"},
-    }
+    DATABASES["replica"] = _postgresql(
+        {
+            **env.db_url_config(DATABASE_REPLICA_URL),
+            "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+            "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
+            "TEST": {"MIRROR": "default"},
+        }
+    )
 DATABASE_ROUTERS = ["core.routers.ReadReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -19,7 +19,7 @@ AUTH_USER_CACHE_SECONDS = 0.0
 # A second alias on the same server stands in for a read replica (tests/scale/). The
 # router is off here so every other test reads from default, as with no replica; the
 # replica tests switch it on.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] == "core.postgresql":
     DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DATABASE_ROUTERS = []
 

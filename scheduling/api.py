@@ -35,6 +35,7 @@ from scheduling.serializers import (
     RuleCreateInput,
     RuleCreateOutput,
     SlotOutput,
+    appointment_rows_output,
 )
 
 ERRORS = {
@@ -161,7 +162,22 @@ class SlotWithdrawApi(APIView):
 # --- appointments ----------------------------------------------------------------------
 
 
-class AppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
+class AppointmentRowsListMixin:
+    """An appointment list whose page is read as plain rows (``selectors.AppointmentRows``)
+    and rendered by ``appointment_rows_output``: the same body as AppointmentOutput.
+    Put it after ReplicaListMixin and before ``generics.ListAPIView`` in the bases."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        view: Any = self
+        queryset = view.filter_queryset(view.get_queryset())
+        page = view.paginate_queryset(selectors.AppointmentRows(queryset))
+        body = appointment_rows_output(page, viewer=_user(request))
+        return view.get_paginated_response(body)
+
+
+class AppointmentsApi(
+    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
+):
     """``GET`` lists the appointments you may see; ``POST`` books one (patients)."""
 
     serializer_class = AppointmentOutput
@@ -293,7 +309,9 @@ class AppointmentConfirmApi(APIView):
         return _appointment_response(appointment, user=user)
 
 
-class PatientAppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
+class PatientAppointmentsApi(
+    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
+):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
 
@@ -313,7 +331,9 @@ class PatientAppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]
         return super().get(request, *args, **kwargs)
 
 
-class ClinicianAppointmentsApi(ReplicaListMixin, generics.ListAPIView[Appointment]):
+class ClinicianAppointmentsApi(
+    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
+):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.utils import timezone
@@ -246,3 +247,43 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
             "created_at": api_datetime(instance.created_at, zone),
             "updated_at": api_datetime(instance.updated_at, zone),
         }
+
+
+def appointment_rows_output(
+    rows: Iterable[Mapping[str, Any]], *, viewer: User
+) -> list[dict[str, Any]]:
+    """AppointmentOutput's dicts from the plain rows of ``selectors.AppointmentRows``:
+    a list page without a model instance per row (each row named its slot and two people)."""
+    zone = timezone.get_current_timezone()
+    hide_notes = viewer.role == Role.PATIENT
+    return [_row_output(row, zone, hide_notes=hide_notes) for row in rows]
+
+
+def _row_output(row: Mapping[str, Any], zone: tzinfo, *, hide_notes: bool) -> dict[str, Any]:
+    def person(prefix: str) -> dict[str, Any]:
+        name = f"{row[prefix + '__first_name']} {row[prefix + '__last_name']}".strip()
+        return {"id": row[prefix + "_id"], "name": name, "role": row[prefix + "__role"]}
+
+    data = {
+        "id": row["id"],
+        "slot": row["slot_id"],
+        "previous_slot": row["previous_slot_id"],
+        "patient": person("patient"),
+        "clinician": person("clinician"),
+        "start": api_datetime(row["start"], zone),
+        "end": api_datetime(row["end"], zone),
+        "mode": row["slot__mode"],
+        "hospital": row["slot__hospital_id"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "notes": row["notes"],
+        "confirmed_at": api_datetime(row["confirmed_at"], zone),
+        "cancelled_at": api_datetime(row["cancelled_at"], zone),
+        "cancelled_by": row["cancelled_by_id"],
+        "cancellation_reason": row["cancellation_reason"],
+        "created_at": api_datetime(row["created_at"], zone),
+        "updated_at": api_datetime(row["updated_at"], zone),
+    }
+    if hide_notes:
+        del data["notes"]  # as AppointmentOutput: a patient never sees clinicians' notes
+    return data

@@ -99,3 +99,34 @@ def test_times_follow_the_current_time_zone_as_drf_does():
         assert hand_built == generic(SlotOutput(), slot)
     assert hand_built["start"].endswith(("-05:00", "-04:00"))
     assert SlotOutput().to_representation(slot)["start"].endswith("Z")
+
+
+@pytest.mark.parametrize("role", [Role.PATIENT, Role.DOCTOR, Role.STAFF])
+def test_list_rows_render_as_the_detail_does(role):
+    # given appointments of every kind, and a viewer of each role
+    from scheduling.selectors import AppointmentRows
+    from scheduling.serializers import appointment_rows_output
+
+    varied_appointments()
+    viewer = {Role.PATIENT: PatientFactory, Role.DOCTOR: DoctorFactory}.get(role, StaffFactory)()
+    listed = appointments_list(user=StaffFactory())
+    # when the list page is read as plain rows
+    rows = appointment_rows_output(AppointmentRows(listed)[0:50], viewer=viewer)
+    # then each row is the detail body of that appointment for that viewer
+    serializer = AppointmentOutput(context={"viewer": viewer})
+    assert rows == [serializer.to_representation(appointment) for appointment in listed]
+    assert len(rows) == 3
+    assert ("notes" in rows[0]) is (role != Role.PATIENT)
+
+
+def test_list_rows_are_counted_without_joins():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.selectors import AppointmentRows
+
+    varied_appointments()
+    with CaptureQueriesContext(connection) as queries:
+        assert AppointmentRows(appointments_list(user=StaffFactory())).count() == 3
+    (count_sql,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert "JOIN" not in count_sql
