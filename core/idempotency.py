@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, Q
@@ -22,12 +23,12 @@ from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import Conflict, InvalidRequest, Unprocessable
 from core.models import IdempotencyRecord
+from core.renderers import FastJSONRenderer
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -198,7 +199,7 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
     if response.status_code >= 500:
         record.delete()  # a server failure must not be replayed: the client may retry
         return
-    body = json.loads(JSONRenderer().render(response.data) or b"null")
+    body = orjson.loads(FastJSONRenderer().render(response.data) or b"null")
     # One UPDATE that commits by itself (relaxed), instead of a transaction around save().
     IdempotencyRecord.objects.filter(_relaxed_commit_filter(), pk=record.pk).update(
         state=IdempotencyRecord.State.COMPLETED,

@@ -28,12 +28,14 @@ class FastTzLoader(BaseTzLoader):
         text = bytes(data).decode("ascii", "replace")
         if text.endswith(UTC_SUFFIX):
             try:
-                wall = datetime.datetime.fromisoformat(text[: -len(UTC_SUFFIX)])
+                moment = datetime.datetime.fromisoformat(text)  # tzinfo: datetime.UTC
             except ValueError:
                 pass
             else:
                 # BaseTzLoader's rule: the wall clock of the session zone, given its tzinfo.
-                return wall.replace(tzinfo=self.timezone)
+                if self.timezone is datetime.UTC:
+                    return moment
+                return moment.replace(tzinfo=self.timezone)
         result: datetime.datetime = super().load(data)
         return result
 

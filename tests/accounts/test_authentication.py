@@ -98,3 +98,30 @@ def test_a_deleted_user_is_refused_at_once(client_for, cache_seconds):
     assert client.get(ME).status_code == 200
     patient.delete()
     assert client.get(ME).status_code == 401
+
+
+@pytest.mark.parametrize("claim", ["not-a-number", str(2**64), "-1", "0"])
+def test_a_signed_token_naming_no_valid_user_id_is_401(api_client, claim):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"] = claim
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"]
+
+
+def test_the_row_read_on_a_miss_is_the_whole_user(client_for, cache_seconds):
+    cache_seconds(0)
+    patient = PatientFactory(first_name="Émile", time_zone="Europe/Paris")
+    body = client_for(patient).get(ME).json()
+    assert body["id"] == patient.pk
+    assert body["email"] == patient.email
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.authentication import CachedUserJWTAuthentication
+
+    user = CachedUserJWTAuthentication().get_user(AccessToken.for_user(patient))
+    for field in User._meta.concrete_fields:
+        assert getattr(user, field.attname) == getattr(patient, field.attname), field.name
+    assert user._state.adding is False
