@@ -187,10 +187,10 @@ def run_app_scenarios(results: dict[str, Any]) -> None:
                 results[f"read_{kind}_c{c}"] = wrk("reads.lua", c, lines("reads"), "2", kind)
             results[f"booking_c{c}"] = wrk("booking.lua", c, lines(f"book_c{c}"), "2")
         results["booking_losers_c16"] = wrk("booking.lua", 16, lines("book_c4"), "2", hot_slot)
-    # Audit on and off, interleaved twice: run-to-run noise on a small machine is of the
-    # same order as the difference measured, so each side is the merge of two runs.
+    # Audit on and off, interleaved three times: run-to-run noise on a small machine
+    # (±15 %) is of the order of the difference measured, so each side merges three runs.
     rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
-    for offset in ("0", "1500"):
+    for offset in ("0", "1500", "3000"):
         for side, env in (("on", {}), ("off", {"CAREBOOK_BENCH_AUDIT_OFF": "1"})):
             inputs = lines("book_audit" if side == "on" else "book_noaudit")
             with gunicorn(**env):

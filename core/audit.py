@@ -29,6 +29,9 @@ from core.serialization import json_safe
 logger = logging.getLogger(__name__)
 
 SEAL_TASK_NAME = "audit.seal"
+# A process asks for a seal run at most this often (the last commit is always followed by
+# one): under a booking storm, one publish per commit cost as much as the audit row.
+SEAL_REQUEST_WINDOW_SECONDS = 0.25
 
 # Keys whose values never enter the audit trail (dropped, at any depth).
 _SECRET_KEY = re.compile(
@@ -203,7 +206,7 @@ def _seal_on_commit() -> None:
 
 def request_seal() -> None:
     """Ask a worker to seal new rows, off the request path. Requests made while one is
-    still waiting to be published fold into it (one seal run covers them all), so a
-    booking storm costs a handful of publishes, not one per booking. Never raises: the
-    periodic seal catches up with anything a lost publish left."""
-    send_task_soon(SEAL_TASK_NAME, coalesce=True)
+    waiting fold into it (one seal run covers them all), and a process publishes at
+    most one per ``SEAL_REQUEST_WINDOW_SECONDS``. Never raises: the periodic seal
+    catches up with anything a lost publish left."""
+    send_task_soon(SEAL_TASK_NAME, coalesce=True, coalesce_window=SEAL_REQUEST_WINDOW_SECONDS)

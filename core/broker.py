@@ -96,9 +96,12 @@ class _Publish:
 class _Publisher:
     """One daemon thread per process draining a queue of publishes, in submission order.
 
-    Coalescing: while a publish of a coalescing task is queued and not yet taken, further
-    requests for it are dropped. The one left is taken *after* every dropped request was
-    made, so the task it starts sees everything those requests' transactions committed.
+    Coalescing (argument-less tasks that process everything pending, like the audit
+    sealer): while a publish of such a task is waiting, further requests for it are
+    dropped, and it waits until ``window`` seconds after the previous publish of that
+    task. So a process publishes it at most once per window, yet always once more after
+    the last request: the publish left is taken after every dropped request was made, so
+    the task it starts sees everything those requests' transactions committed.
     """
 
     def __init__(self, send: Callable[..., bool] | None = None) -> None:
@@ -106,36 +109,61 @@ class _Publisher:
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Publish] = queue.Queue()
         self._waiting: set[str] = set()
+        self._last_taken: dict[str, float] = {}
+        self._timers = 0
         self._pid: int | None = None
 
     def submit(
-        self, name: str, args: tuple[Any, ...], options: dict[str, Any], *, coalesce: bool
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        *,
+        coalesce: bool,
+        window: float = 0.0,
     ) -> None:
+        item = _Publish(contextvars.copy_context(), name, args, options, coalesce)
         with self._lock:
             self._start_if_needed()
-            if coalesce:
-                if name in self._waiting:
-                    return
-                self._waiting.add(name)
-            self._queue.put(_Publish(contextvars.copy_context(), name, args, options, coalesce))
+            if not coalesce:
+                self._queue.put(item)
+                return
+            if name in self._waiting:
+                return
+            self._waiting.add(name)
+            delay = self._last_taken.get(name, -window) + window - time.monotonic()
+            if delay <= 0:
+                self._queue.put(item)
+                return
+            self._timers += 1
+            timer = threading.Timer(delay, self._put_later, args=(item,))
+            timer.daemon = True
+            timer.start()
 
     def drain(self, timeout: float) -> bool:
-        """Wait until every queued publish was attempted; False if time ran out."""
+        """Wait until every requested publish was attempted; False if time ran out."""
         if self._pid != os.getpid():
             return True  # nothing was submitted in this process
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self._timers or self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
         return True
 
+    def _put_later(self, item: _Publish) -> None:
+        with self._lock:
+            self._queue.put(item)
+            self._timers -= 1
+
     def _start_if_needed(self) -> None:
         if self._pid == os.getpid():
             return
-        # First use in this process (or a forked child: the parent's thread is not here).
+        # First use in this process (or a forked child: the parent's threads are not here).
         self._queue = queue.Queue()
         self._waiting = set()
+        self._last_taken = {}
+        self._timers = 0
         self._pid = os.getpid()
         threading.Thread(target=self._run, name="carebook-publisher", daemon=True).start()
 
@@ -146,6 +174,7 @@ class _Publisher:
                 if item.coalesce:
                     with self._lock:
                         self._waiting.discard(item.name)
+                        self._last_taken[item.name] = time.monotonic()
                 send: Callable[..., bool] = self._send or send_task_fail_fast
                 item.context.run(send, item.name, item.args, **item.options)
             except Exception:  # never let the thread die; send_task_fail_fast logs its own
@@ -158,18 +187,24 @@ _publisher = _Publisher()
 
 
 def send_task_soon(
-    name: str, args: tuple[Any, ...] = (), *, coalesce: bool = False, **options: Any
+    name: str,
+    args: tuple[Any, ...] = (),
+    *,
+    coalesce: bool = False,
+    coalesce_window: float = 0.0,
+    **options: Any,
 ) -> None:
     """Publish task ``name`` from this process's background thread, shortly.
 
     For after-commit hooks whose work is safe in the database already: a lost publish
     (broker down, process killed) is made good by a periodic sweep. ``coalesce`` folds
-    requests for the same task into one while it waits (only for argument-less tasks
-    that process everything pending). ``options`` as for ``send_task_fail_fast``.
+    requests for the same task into one while it waits, and publishes it at most once
+    per ``coalesce_window`` seconds (only for argument-less tasks that process everything
+    pending). ``options`` as for ``send_task_fail_fast``.
     """
     if coalesce and (args or options):
         raise ValueError("only argument-less tasks can be coalesced")
-    _publisher.submit(name, args, options, coalesce=coalesce)
+    _publisher.submit(name, args, options, coalesce=coalesce, window=coalesce_window)
 
 
 def wait_for_queued_publishes(timeout: float = 10.0) -> bool:

@@ -7,6 +7,7 @@ read the messages back.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -88,6 +89,30 @@ def test_requests_for_a_waiting_coalescing_task_fold_into_one(sink):
     publisher.submit("t.seal", (), {}, coalesce=True)
     assert publisher.drain(timeout=5)
     assert recorder.names() == ["t.busy", "t.seal", "t.seal"]
+
+
+def test_a_window_spaces_a_coalescing_tasks_publishes_and_keeps_the_last(sink):
+    recorder, publisher = sink
+    times: list[float] = []
+    real_call = recorder.__call__
+
+    def timed(name: str, args: tuple = (), **options) -> bool:
+        times.append(time.monotonic())
+        return real_call(name, args, **options)
+
+    publisher._send = timed
+    # given commits asking for the seal continuously for 0.5 s, with a 0.2 s window
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        publisher.submit("t.seal", (), {}, coalesce=True, window=0.2)
+        time.sleep(0.002)
+    last_request = time.monotonic()
+    assert publisher.drain(timeout=5)
+    # then about one publish per window, never two closer than the window
+    assert 2 <= len(times) <= 4
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(times))
+    # and one publish came after the last request (nothing committed is left unsealed)
+    assert times[-1] >= last_request
 
 
 def test_a_failing_publish_does_not_stop_the_thread(sink):
