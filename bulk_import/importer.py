@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import IO, TypeVar
+from typing import IO
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
 from bulk_import.csv_source import iter_records
-from bulk_import.upsert import BatchOutcome, PreparedBatch, StagedRow, Upserter, upserter_for
+from bulk_import.upsert import BatchOutcome, BatchStream, StagedRow, Upserter, upserter_for
 from bulk_import.validation import RowError, normalise, row_errors
 from core.metrics import IMPORT_ROWS, count_on_commit
 
 IMPORT_BATCH_ROWS = 10_000  # one transaction each; measured: larger batches gain <3 %
 MAX_REJECTS_IN_JOB = 1_000  # the rest are only in the downloadable rejects CSV
 REJECTS_HEADER = ("row", "field", "message")
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -92,43 +90,6 @@ class ImportSummary:
 BatchCommitted = Callable[[Checkpoint, int], None]
 
 
-class _BatchWriter:
-    """Runs the database side of the import.
-
-    On PostgreSQL, outside any transaction (the Celery worker), it runs in one thread of
-    its own with its own connection: the next batch is parsed and validated while the
-    server ingests this one. Inside a transaction (a test's) it runs inline, because
-    another connection could not see that transaction's rows.
-    """
-
-    def __init__(self, *, threaded: bool) -> None:
-        self.executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-import-db")
-            if threaded
-            else None
-        )
-
-    def call(self, work: Callable[[], T]) -> Future[T]:
-        if self.executor is not None:
-            return self.executor.submit(work)
-        done: Future[T] = Future()
-        try:
-            done.set_result(work())
-        except BaseException as exc:
-            done.set_exception(exc)
-        return done
-
-    def shutdown(self) -> None:
-        if self.executor is not None:
-            # A lambda: ``connection`` must be looked up in the thread, for its own connection.
-            self.executor.submit(lambda: connection.close())
-            self.executor.shutdown(wait=True)
-
-
-def _can_thread() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
 def import_hospitals(
     raw: IO[bytes],
     *,
@@ -139,82 +100,94 @@ def import_hospitals(
     batch_rows: int | None = None,
     upserter: Upserter | None = None,
 ) -> ImportSummary:
-    """Import every record of ``raw``; batches at or below ``resume_from`` are not rewritten."""
+    """Import every record of ``raw``; batches at or below ``resume_from`` are not rewritten.
+
+    A first import COPYs each batch into the table while it is read (``BatchStream``);
+    any other batch is written once it is complete. Each written batch is one durable
+    transaction, with its checkpoint (``on_batch``).
+    """
     checkpoint = resume_from or Checkpoint()
     committed_before = checkpoint.batches
     batch_rows = batch_rows or IMPORT_BATCH_ROWS
     db = upserter or upserter_for()
-    writer = _BatchWriter(threaded=_can_thread())
     rows = batch_number = 0
     batch: list[StagedRow] = []
-    pending_rejects: list[list[RowError]] = []
-    in_flight: tuple[Future[BatchOutcome], list[list[RowError]]] | None = None
+    batch_rejects: list[list[RowError]] = []
+    stream: BatchStream | None = None
 
-    def write_batch(staged: PreparedBatch, write: bool, percent: int) -> BatchOutcome:
-        nonlocal checkpoint  # only this (single) writer thread changes it
+    def committed(outcome: BatchOutcome, percent: int) -> None:
+        """Inside the batch's transaction: the checkpoint commits with the rows."""
+        nonlocal checkpoint
+        checkpoint = checkpoint.plus(outcome)
+        count_on_commit(IMPORT_ROWS, outcome.created + outcome.updated + outcome.unchanged)
+        if on_batch is not None:
+            on_batch(checkpoint, percent)
+
+    def write(percent: int) -> BatchOutcome:
+        nonlocal stream
+        if stream is not None:
+            streamed, stream = stream, None
+            try:
+                outcome = streamed.finish()
+                committed(outcome, percent)
+            except BaseException:
+                streamed.__exit__(*sys.exc_info())
+                raise
+            streamed.__exit__(None, None, None)
+            return outcome
+        written = batch_number > committed_before
+        prepared = db.prepare(batch)
         with transaction.atomic(durable=True):
-            outcome = db.apply(staged, write=write)
-            if write:
-                checkpoint = checkpoint.plus(outcome)
-                count_on_commit(IMPORT_ROWS, outcome.created + outcome.updated + outcome.unchanged)
-                if on_batch is not None:
-                    on_batch(checkpoint, percent)
+            outcome = db.apply(prepared, write=written)
+            if written:
+                committed(outcome, percent)
         return outcome
 
-    def settle() -> None:
-        """Wait for the batch in flight; report its rejects, in row order."""
-        nonlocal in_flight
-        if in_flight is None:
-            return
-        future, errors = in_flight
-        in_flight = None
-        outcome = future.result()
-        errors.extend(
+    def flush() -> None:
+        nonlocal batch, batch_rejects, batch_number
+        outcome = BatchOutcome()
+        if batch:
+            batch_number += 1
+            outcome = write(min(99, raw.tell() * 100 // max(total_bytes, 1)))
+        batch_rejects.extend(
             [RowError(row, "code", f"duplicate of row {first}, which is imported")]
             for row, first in outcome.duplicates
         )
-        errors.sort(key=lambda one_row: one_row[0].row)
-        for one_row in errors:
+        batch_rejects.sort(key=lambda one_row: one_row[0].row)
+        for one_row in batch_rejects:
             rejects.add_row(one_row)
+        batch, batch_rejects = [], []
 
-    def flush() -> None:
-        nonlocal batch, pending_rejects, batch_number, in_flight
-        settle()
-        if batch:
-            batch_number += 1
-            write = batch_number > committed_before
-            percent = min(99, raw.tell() * 100 // max(total_bytes, 1))
-            staged = db.prepare(batch)  # CSV for COPY built here, beside the parsing
-            future = writer.call(lambda: write_batch(staged, write, percent))
-        else:
-            future = writer.call(BatchOutcome)
-        in_flight = (future, pending_rejects)
-        batch, pending_rejects = [], []
-
+    db.open(resuming=committed_before > 0)
     try:
-        writer.call(lambda: db.open(resuming=committed_before > 0)).result()
         for record in iter_records(raw):
             rows += 1
             if record.values is None:
-                pending_rejects.append([RowError(record.row, "row", str(record.problem))])
+                batch_rejects.append([RowError(record.row, "row", str(record.problem))])
                 continue
             values = normalise(record.values)
             errors = row_errors(record.row, values)
             if errors:
-                pending_rejects.append(errors)
+                batch_rejects.append(errors)
                 continue
-            batch.append((record.row, *values))
+            row = (record.row, *values)
+            if not batch and batch_number + 1 > committed_before:
+                stream = db.stream()  # a batch to write: COPY it as it is read, if it may
+                if stream is not None:
+                    stream.__enter__()
+            batch.append(row)
+            if stream is not None:
+                stream.add(row)
             if len(batch) >= batch_rows:
                 flush()
         flush()
-        settle()
+    except BaseException:
+        if stream is not None:  # the batch being read: its transaction rolls back
+            stream.__exit__(*sys.exc_info())
+        raise
     finally:
-        if in_flight is not None:
-            with contextlib.suppress(Exception):  # the original error is the one to see
-                in_flight[0].result()
         with contextlib.suppress(DatabaseError):
-            writer.call(db.close).result()
-        writer.shutdown()
+            db.close()
     return ImportSummary(
         rows=rows,
         created=checkpoint.created,

@@ -18,8 +18,6 @@ half a batch behind.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,20 +73,36 @@ class Upserter(Protocol):
 
     def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome: ...
 
+    def stream(self) -> BatchStream | None: ...
+
 
 def upserter_for(db: BaseDatabaseWrapper = connection) -> Upserter:
     return PostgresUpserter(db) if db.vendor == "postgresql" else OrmUpserter()
 
 
-# Rows go to COPY as CSV written by the csv module (C code, ~5x cheaper than write_row per
-# row); every value quoted, so an empty string stays an empty string, never NULL.
-COPY_CSV = sql.SQL("WITH (FORMAT csv)")
+# Rows go to COPY in its text format: one str.join per row (C code, 15x cheaper than the
+# csv module's writer, which was a quarter of an import's time). Only a row holding a
+# backslash, tab, newline or carriage return needs its values escaped. An empty string
+# stays an empty string (text format spells NULL \N, and a backslash is always escaped).
+COPY_TEXT = sql.SQL("")
 
 
-def _csv(rows: Iterable[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
+def _escape(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _copy_text(rows: Iterable[Sequence[str]]) -> str:
+    """``rows`` (all values ``str``) in COPY's text format, one line each."""
+    lines = []
+    for row in rows:
+        line = "\t".join(row)
+        if line.count("\t") != len(row) - 1 or "\\" in line or "\n" in line or "\r" in line:
+            line = "\t".join(map(_escape, row))
+        lines.append(line)
+    lines.append("")
+    return "\n".join(lines)
 
 
 def _column(name: str) -> sql.Identifier:
@@ -111,19 +125,19 @@ class PostgresUpserter:
         self.expect_new_codes = True  # a first import: try plain COPY before the upsert
         self.spill: IO[str] | None = None
         self.seen_copy_sql = sql.SQL("COPY {seen} (code, row_no) FROM STDIN {csv}").format(
-            seen=sql.Identifier(SEEN_TABLE), csv=COPY_CSV
+            seen=sql.Identifier(SEEN_TABLE), csv=COPY_TEXT
         )
         self.direct_copy_sql = sql.SQL(
             "COPY {table} ({cols}, {created}, {updated}) FROM STDIN {csv}"
         ).format(
-            csv=COPY_CSV,
+            csv=COPY_TEXT,
             table=self.table,
             cols=sql.SQL(", ").join(cols),
             created=created,
             updated=updated,
         )
         self.copy_sql = sql.SQL("COPY {stage} (row_no, {cols}) FROM STDIN {csv}").format(
-            stage=sql.Identifier(STAGE_TABLE), cols=sql.SQL(", ").join(stage_cols), csv=COPY_CSV
+            stage=sql.Identifier(STAGE_TABLE), cols=sql.SQL(", ").join(stage_cols), csv=COPY_TEXT
         )
         # ``xmax = 0`` holds only for a freshly inserted tuple: it tells created from updated.
         self.upsert_sql = sql.SQL(
@@ -191,8 +205,9 @@ class PostgresUpserter:
         batch.unique = _drop_batch_duplicates(rows, batch.duplicates)
         if self.expect_new_codes:
             stamp = timezone.now().isoformat()
-            batch.seen_csv = _csv((row[1], row[0]) for row in batch.unique)
-            batch.table_csv = _csv((*row[1:], stamp, stamp) for row in batch.unique)
+            # Codes are validated ([A-Za-z0-9_.-]): nothing in them needs escaping.
+            batch.seen_csv = "".join(f"{row[1]}\t{row[0]}\n" for row in batch.unique)
+            batch.table_csv = _copy_text((*row[1:], stamp, stamp) for row in batch.unique)  # type: ignore[arg-type]
         return batch
 
     def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome:
@@ -213,6 +228,23 @@ class PostgresUpserter:
             self.expect_new_codes = outcome.created == len(unique) - len(outcome.duplicates)
         outcome.duplicates.sort()
         return outcome
+
+    def stream(self) -> BatchStream | None:
+        """While every batch so far was new codes (a first import), the next one is COPYed
+        into the table as it is parsed; None when it must take the prepared path."""
+        if self.expect_new_codes and self.spill is not None:
+            return BatchStream(self)
+        return None
+
+    def after_stream(self, stream: BatchStream, outcome: BatchOutcome, *, copied: bool) -> None:
+        """Finish a streamed batch: remember its codes, or upsert it if COPY refused it."""
+        if copied and self.spill is not None:
+            self.spill.write("".join(f"{row[1]}\t{row[0]}\n" for row in stream.unique))
+            outcome.created = len(stream.unique)
+            return
+        self.expect_new_codes = False
+        self._stage_and_upsert(stream.unique, outcome, write=True)
+        self.expect_new_codes = outcome.created == len(stream.unique) - len(outcome.duplicates)
 
     def _copy_new_rows(self, batch: PreparedBatch) -> bool:
         """Fast path for codes new to the table and to the file: COPY straight into both.
@@ -252,7 +284,7 @@ class PostgresUpserter:
         with self.db.cursor() as wrapper:
             cur = wrapper.cursor  # the psycopg cursor under Django's wrapper
             with cur.copy(self.copy_sql) as copy:
-                copy.write(_csv(unique))
+                copy.write(_copy_text((str(row[0]), *row[1:]) for row in unique))  # type: ignore[arg-type]
             # Codes first seen in this batch come back; the others were seen in an earlier one.
             cur.execute(
                 f"INSERT INTO {SEEN_TABLE} (code, row_no) "  # noqa: S608 - constant names
@@ -299,6 +331,82 @@ def _drop_batch_duplicates(
     return unique
 
 
+class BatchStream:
+    """One batch COPYed straight into the table while the file is still being read.
+
+    PostgreSQL ingests each chunk on its own core as this process parses the next, which
+    a parse thread beside a database thread could not do: they shared one interpreter
+    lock, and the database thread waited for it. The batch runs in its own (durable)
+    transaction, the COPY in a savepoint: a code already in the table rolls back the
+    COPY alone, and the batch takes the staged upsert path inside the same transaction.
+    Use as a context manager: leaving it commits, or rolls back on an exception.
+    """
+
+    CHUNK_ROWS = 1_000  # rows per COPY write: small enough to keep the server busy early
+
+    def __init__(self, upserter: PostgresUpserter) -> None:
+        self.upserter = upserter
+        self.unique: list[StagedRow] = []
+        self.duplicates: list[tuple[int, int]] = []
+        self._first: dict[object, int] = {}
+        self._pending: list[tuple[str, ...]] = []
+        self._stamp = timezone.now().isoformat()
+        self._stack = contextlib.ExitStack()
+        self._copy_stack = contextlib.ExitStack()
+        self._copy: Any = None
+        self._refused: psycopg.errors.UniqueViolation | None = None
+
+    def __enter__(self) -> BatchStream:
+        db = self.upserter.db
+        self._stack.enter_context(transaction.atomic(using=db.alias, durable=True))
+        with db.cursor() as cur:
+            # A batch is re-derivable from the file: after a server crash the job's
+            # checkpoint (same transaction) is lost with it and the batch is redone.
+            cur.execute("SET LOCAL synchronous_commit = off")
+        self._copy_stack.enter_context(transaction.atomic(using=db.alias))
+        cursor = self._copy_stack.enter_context(db.cursor()).cursor
+        self._copy = self._copy_stack.enter_context(cursor.copy(self.upserter.direct_copy_sql))
+        return self
+
+    def add(self, row: StagedRow) -> None:
+        first = self._first.setdefault(row[1], row[0])  # type: ignore[arg-type]
+        if first != row[0]:  # the code is earlier in this batch: a duplicate
+            self.duplicates.append((int(row[0]), first))  # type: ignore[call-overload]
+            return
+        self.unique.append(row)
+        self._pending.append((*row[1:], self._stamp, self._stamp))  # type: ignore[arg-type]
+        if len(self._pending) >= self.CHUNK_ROWS:
+            self._send()
+
+    def finish(self) -> BatchOutcome:
+        """End the COPY; the outcome's rows are written, the transaction still open."""
+        outcome = BatchOutcome(duplicates=sorted(self.duplicates))
+        self._send()
+        try:
+            if self._refused is not None:  # seen while writing: abort the COPY with it
+                self._copy_stack.__exit__(type(self._refused), self._refused, None)
+            else:
+                self._copy_stack.close()  # ends the COPY and releases the savepoint
+        except psycopg.errors.UniqueViolation:
+            self._refused = self._refused or psycopg.errors.UniqueViolation()
+        # On a refusal the savepoint was rolled back with the COPY, nothing else.
+        self.upserter.after_stream(self, outcome, copied=self._refused is None)
+        outcome.duplicates.sort()
+        return outcome
+
+    def _send(self) -> None:
+        if self._pending and self._refused is None:
+            try:
+                self._copy.write(_copy_text(self._pending))
+            except psycopg.errors.UniqueViolation as refused:  # the server said so early
+                self._refused = refused
+        self._pending = []
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        self._copy_stack.__exit__(*exc_info)  # no-op once finish() closed it
+        return self._stack.__exit__(*exc_info)
+
+
 class OrmUpserter:
     """``bulk_create(update_conflicts=True)``: portable, used on SQLite.
 
@@ -319,6 +427,9 @@ class OrmUpserter:
 
     def prepare(self, rows: Sequence[StagedRow]) -> PreparedBatch:
         return PreparedBatch(rows=rows)
+
+    def stream(self) -> BatchStream | None:
+        return None
 
     def apply(self, batch: PreparedBatch, *, write: bool) -> BatchOutcome:
         outcome = BatchOutcome()

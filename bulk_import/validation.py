@@ -11,6 +11,7 @@ row would cost ~40x more, which matters at a million rows.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class FieldRule:
     required: bool
     max_length: int
     search: Callable[[str], object] | None  # the field's RegexValidator, if it has one
+    pattern: re.Pattern[str] | None  # the same regex, when anchored at the start ("^…")
     choices: frozenset[str] | None
     explain: Check  # runs the field's real validators: exact Django messages
 
@@ -72,11 +74,14 @@ def _rule(field: models.Field[Any, Any]) -> FieldRule:
     known = all(isinstance(v, RegexValidator | MaxLengthValidator) for v in validators)
     if not known or len(regexes) > 1 or any(r.inverse_match for r in regexes):
         raise ImproperlyConfigured(f"Teach bulk_import.validation the validators of {field}.")
+    compiled = re.compile(regexes[0].regex.pattern, regexes[0].regex.flags) if regexes else None
+    anchored = compiled is not None and compiled.pattern.startswith("^")
     return FieldRule(
         name=field.name,
         required=not field.blank,
         max_length=field.max_length or 10**9,
-        search=re.compile(regexes[0].regex).search if regexes else None,
+        search=compiled.search if compiled is not None else None,
+        pattern=compiled if anchored else None,
         choices=frozenset(str(k) for k, _ in field.flatchoices) if field.choices else None,
         explain=_explainer(field, validators),
     )
@@ -112,17 +117,48 @@ _COUNTRY = COLUMNS.index("country")
 
 def normalise(values: Sequence[str]) -> list[str]:
     """Trim whitespace like Django's form CharField; country codes are case-insensitive."""
-    cleaned = [value.strip() for value in values]
+    cleaned = list(map(str.strip, values))
     cleaned[_COUNTRY] = cleaned[_COUNTRY].upper()
     return cleaned
 
 
-# The fast test's inputs per column, unpacked once (attribute lookups cost per row).
+def _accept(rule: FieldRule) -> Callable[[str], object]:
+    """The fast test of one column as one call, C code where the rule allows: a truthy
+    answer means every rule of the field holds (a falsy one: ask ``rule.explain``)."""
+    least = 1 if rule.required else 0
+    if rule.search is None and rule.choices is None:  # required and length only
+        return re.compile(rf"[\s\S]{{{least},{rule.max_length}}}").fullmatch
+    if rule.search is None and rule.choices is not None:  # a list of choices
+        allowed = {choice for choice in rule.choices if 0 < len(choice) <= rule.max_length}
+        return frozenset(allowed | ({""} if not rule.required else set())).__contains__
+    if rule.pattern is not None and rule.choices is None:  # an anchored regex: one match
+        # The length as a lookahead, then the validator's own regex; "" alone if optional.
+        length = rf"(?=[\s\S]{{1,{rule.max_length}}}\Z)"
+        empty = "" if rule.required else r"\Z|"
+        return re.compile(rf"{empty}{length}(?:{rule.pattern.pattern})", rule.pattern.flags).match
+
+    def accept(value: str) -> bool:
+        if not value:
+            return not rule.required
+        return (
+            len(value) <= rule.max_length
+            and (rule.search is None or rule.search(value) is not None)
+            and (rule.choices is None or value in rule.choices)
+        )
+
+    return accept
+
+
+# One fast test per column, in COLUMNS order; a row passing them all is valid.
+_ACCEPT = tuple(_accept(rule) for rule in RULES)
+# The exact checks' inputs per column, unpacked once (attribute lookups cost per row).
 _FAST = tuple((rule.max_length, rule.search, rule.choices, rule.required, rule) for rule in RULES)
 
 
 def row_errors(row_number: int, values: Sequence[str]) -> list[RowError]:
     """Every rule the normalised ``values`` (in ``COLUMNS`` order) break; empty when valid."""
+    if len(values) == len(_ACCEPT) and all(map(operator.call, _ACCEPT, values)):
+        return []  # the common case: a valid row, decided in C with no loop in Python
     errors: list[RowError] = []
     for (max_length, search, choices, required, rule), value in zip(_FAST, values, strict=True):
         if value:

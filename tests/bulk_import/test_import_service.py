@@ -218,3 +218,39 @@ class TestBrokenFiles:
         assert done.status == Job.Status.FAILED
         assert done.errors[0]["code"] == "csv_not_utf8"
         assert Hospital.objects.count() == 0
+
+
+@pytest.mark.parametrize("second_run", [False, True])
+def test_values_with_copy_special_characters_arrive_exactly(tmp_path, second_run):
+    # given names and addresses holding what COPY's text format escapes (backslash, tab,
+    # newline, carriage return), what it means by NULL (\N), and CSV quoting
+    awkward = [
+        "Back\\slash Clinic",
+        "Tab\tSeparated Clinic",
+        "Line\nbreak Clinic",
+        "Carriage\rreturn Clinic",
+        "\\N",
+        'Quoted "Name", with comma',
+        "Ünïcødé Klinik ✓",
+    ]
+    path = tmp_path / "awkward.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for n, name in enumerate(awkward):
+            writer.writerow(
+                (f"AWK-{n}", name, f"{name} street", "", "", "", "", "")
+            )  # fmt: skip
+    staff = StaffFactory()
+    if second_run:  # the staged upsert path (codes already in the table)
+        run_import(path, staff)
+        Hospital.objects.update(address="changed")
+    # when imported
+    job = run_import(path, staff)
+    # then every value is stored exactly
+    assert job.status == Job.Status.SUCCEEDED, job.errors
+    stored = dict(Hospital.objects.values_list("code", "name"))
+    assert stored == {f"AWK-{n}": name for n, name in enumerate(awkward)}
+    addresses = dict(Hospital.objects.values_list("code", "address"))
+    assert addresses == {f"AWK-{n}": f"{name} street" for n, name in enumerate(awkward)}
+    assert job.result["updated" if second_run else "created"] == len(awkward)

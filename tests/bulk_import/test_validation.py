@@ -84,3 +84,21 @@ class TestCsvSource:
         raw = io.BytesIO(b"code,name\nH1,A\n")
         list(iter_records(raw))
         assert not raw.closed
+
+
+edge_values = st.one_of(
+    value,
+    st.text(max_size=30),  # any characters at all
+    st.sampled_from(["A" * n for n in (11, 12, 13, 24, 25, 32, 33, 100, 101, 200, 255, 256)]),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from(range(len(COLUMNS))), edge_values)
+def test_each_columns_fast_test_decides_as_the_fields_own_checks(column, raw):
+    # given one (trimmed, as the import trims) value of one column
+    from bulk_import.validation import _ACCEPT, RULES
+
+    cleaned = normalise([raw if i == column else "" for i in range(len(COLUMNS))])[column]
+    # then the one-call fast test accepts it exactly when Django's checks find nothing
+    assert bool(_ACCEPT[column](cleaned)) == (RULES[column].explain(cleaned) is None)
