@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import operator
 from collections.abc import Iterator
@@ -112,6 +113,10 @@ class Record(NamedTuple):
     problem: str | None = None
 
 
+# Record's own __new__ is Python code; tuple.__new__ builds the same Record in C (per row).
+_new_record = functools.partial(tuple.__new__, Record)
+
+
 def iter_records(raw: IO[bytes]) -> Iterator[Record]:
     """Yield every non-blank data record of ``raw`` after checking its header."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -149,4 +154,4 @@ def _records(text: IO[str]) -> Iterator[Record]:
                 row, None, f"expected {width} columns as in the header, found {len(record)}"
             )
             continue
-        yield Record(row, header.pick(record))
+        yield _new_record((row, header.pick(record), None))

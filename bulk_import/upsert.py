@@ -18,6 +18,7 @@ half a batch behind.
 from __future__ import annotations
 
 import contextlib
+import operator
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,14 +94,15 @@ def _escape(value: str) -> str:
     )
 
 
-def _copy_text(rows: Iterable[Sequence[str]]) -> str:
-    """``rows`` (all values ``str``) in COPY's text format, one line each."""
+def _copy_text(rows: Iterable[Sequence[str]], suffix: str = "") -> str:
+    """``rows`` (all values ``str``) in COPY's text format, one line each; ``suffix``
+    (already in that format, e.g. ``"\\t<time>"``) ends every line."""
     lines = []
     for row in rows:
         line = "\t".join(row)
         if line.count("\t") != len(row) - 1 or "\\" in line or "\n" in line or "\r" in line:
             line = "\t".join(map(_escape, row))
-        lines.append(line)
+        lines.append(line + suffix)
     lines.append("")
     return "\n".join(lines)
 
@@ -331,6 +333,9 @@ def _drop_batch_duplicates(
     return unique
 
 
+_VALUES = operator.itemgetter(slice(1, None))  # a staged row without its row number
+
+
 class BatchStream:
     """One batch COPYed straight into the table while the file is still being read.
 
@@ -349,8 +354,9 @@ class BatchStream:
         self.unique: list[StagedRow] = []
         self.duplicates: list[tuple[int, int]] = []
         self._first: dict[object, int] = {}
-        self._pending: list[tuple[str, ...]] = []
-        self._stamp = timezone.now().isoformat()
+        self._sent = 0  # rows of ``unique`` already written to the COPY
+        stamp = timezone.now().isoformat()
+        self._suffix = f"\t{stamp}\t{stamp}"  # created_at, updated_at
         self._stack = contextlib.ExitStack()
         self._copy_stack = contextlib.ExitStack()
         self._copy: Any = None
@@ -374,8 +380,7 @@ class BatchStream:
             self.duplicates.append((int(row[0]), first))  # type: ignore[call-overload]
             return
         self.unique.append(row)
-        self._pending.append((*row[1:], self._stamp, self._stamp))  # type: ignore[arg-type]
-        if len(self._pending) >= self.CHUNK_ROWS:
+        if len(self.unique) - self._sent >= self.CHUNK_ROWS:
             self._send()
 
     def finish(self) -> BatchOutcome:
@@ -395,12 +400,13 @@ class BatchStream:
         return outcome
 
     def _send(self) -> None:
-        if self._pending and self._refused is None:
+        rows = self.unique[self._sent :]
+        self._sent = len(self.unique)
+        if rows and self._refused is None:
             try:
-                self._copy.write(_copy_text(self._pending))
+                self._copy.write(_copy_text(map(_VALUES, rows), self._suffix))
             except psycopg.errors.UniqueViolation as refused:  # the server said so early
                 self._refused = refused
-        self._pending = []
 
     def __exit__(self, *exc_info: Any) -> bool | None:
         self._copy_stack.__exit__(*exc_info)  # no-op once finish() closed it

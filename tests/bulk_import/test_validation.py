@@ -102,3 +102,22 @@ def test_each_columns_fast_test_decides_as_the_fields_own_checks(column, raw):
     cleaned = normalise([raw if i == column else "" for i in range(len(COLUMNS))])[column]
     # then the one-call fast test accepts it exactly when Django's checks find nothing
     assert bool(_ACCEPT[column](cleaned)) == (RULES[column].explain(cleaned) is None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(*[edge_values] * len(COLUMNS)), max_size=6))
+def test_a_chunk_is_valid_at_once_exactly_when_every_row_is(raw_rows):
+    # given rows, normalised as the import does
+    from bulk_import.validation import rows_valid
+
+    rows = [normalise(raw) for raw in raw_rows]
+    # then the column-at-a-time check agrees with the row-by-row rules
+    assert rows_valid(rows) == all(not row_errors(2, row) for row in rows)
+
+
+def test_a_chunk_with_a_short_row_is_never_valid_at_once():
+    from bulk_import.validation import rows_valid
+
+    good = normalise(["H1", "Clinic", "", "", "", "", "GB", ""])
+    assert rows_valid([good, good])
+    assert not rows_valid([good, good[:-1]])
