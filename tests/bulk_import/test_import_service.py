@@ -145,8 +145,9 @@ class TestUpsert:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_worker_path_outside_a_transaction_overlaps_batches_with_the_same_result(tmp_path):
-    """Outside a transaction (as in the worker) the database work runs in its own thread."""
+def test_worker_path_outside_a_transaction_streams_batches_with_the_same_result(tmp_path):
+    """Outside a transaction (as in the worker) each batch is its own durable transaction,
+    COPYed while it is read; a code repeated in a later batch is still a reject."""
     # given a file with bad rows and a code repeated across batches
     rows = [hospital_row(i) for i in range(25_000)]
     rows[5] = (*rows[5][:5], "!!", *rows[5][6:])  # file row 7: bad postal code
