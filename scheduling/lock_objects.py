@@ -38,7 +38,10 @@ def slot_lock_for_booking(slot_id: int) -> Slot | None:
     rows = Slot.objects.select_for_update(of=("self",)).select_related(
         "clinician", "clinician__clinician_profile"
     )
-    return rows.filter(pk=slot_id).first()
+    try:
+        return rows.get(pk=slot_id)  # get(), not first(): no ORDER BY to compile and plan
+    except Slot.DoesNotExist:
+        return None
 
 
 def person_lock(user_id: int) -> None:
