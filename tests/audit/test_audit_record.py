@@ -122,3 +122,39 @@ def test_benchmark_switch_turns_the_write_off(settings):
         row = audit_record(actor=None, action="slot.create", obj=("scheduling.slot", 1))
     assert row.pk is None
     assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_written_row_reads_back_exactly(client_for):
+    # given a change recorded with nested, unicode JSON and an IPv6 client address
+    from core.audit import reset_client_ip, set_client_ip
+    from core.request_context import reset_request_id, set_request_id
+
+    doctor = DoctorFactory()
+    changes = {
+        "notes": {"before": "", "after": 'Tëst ✓ \\n "quoted"'},
+        "n": {"before": 1, "after": 2.5},
+    }
+    metadata = {"list": [1, None, True, {"deep": "é"}]}
+    ip_token, id_token = set_client_ip("2001:db8::1"), set_request_id("req-audit-row-0001")
+    try:
+        with transaction.atomic():
+            row = audit_record(
+                actor=doctor, action="slot.create", obj=("scheduling.slot", 7),
+                changes=changes, metadata=metadata,
+            )  # fmt: skip
+    finally:
+        reset_client_ip(ip_token)
+        reset_request_id(id_token)
+    # then the stored row holds exactly what was written
+    stored = AuditEvent.objects.get(pk=row.pk)
+    assert (stored.actor_id, stored.actor_role, stored.action) == (
+        doctor.pk,
+        "doctor",
+        "slot.create",
+    )
+    assert (stored.object_type, stored.object_id) == ("scheduling.slot", "7")
+    assert stored.changes == changes
+    assert stored.metadata == metadata
+    assert (stored.request_id, stored.ip_address) == ("req-audit-row-0001", "2001:db8::1")
+    assert stored.occurred_at == row.occurred_at
