@@ -12,8 +12,6 @@ id in ``core.request_context``.
 from __future__ import annotations
 
 import contextvars
-import functools
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -27,6 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from core.broker import send_task_soon
 from core.request_context import current_request_id
 from core.serialization import json_safe
+from core.sql import insert_row
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ def audit_record(
     row = _new_row(actor=actor, action=action, obj=obj, changes=changes, metadata=metadata)
     if not settings.AUDIT_ENABLED:  # the benchmark's "audit off" baseline: nothing saved
         return row
-    _insert(row)
+    insert_row(row, _INSERT_FIELDS)
     _seal_on_commit()
     return row
 
@@ -165,44 +164,11 @@ def audit_record_many(
     return list(created)
 
 
-# The columns audit_record writes, in the order _insert passes them.
+# The columns audit_record writes (core.sql.insert_row: one INSERT compiled once).
 _INSERT_FIELDS = (
     "actor_id", "actor_role", "action", "object_type", "object_id",
     "changes", "metadata", "request_id", "ip_address", "occurred_at",
 )  # fmt: skip
-_CASTS = {"changes": "::jsonb", "metadata": "::jsonb", "ip_address": "::inet"}
-
-
-def _quote_name(name: str) -> str:
-    return str(transaction.get_connection().ops.quote_name(name))
-
-
-@functools.cache
-def _insert_sql() -> str:
-    meta = apps.get_model("audit", "AuditEvent")._meta
-    quote = _quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERT_FIELDS)
-    values = ", ".join(f"%s{_CASTS.get(name, '')}" for name in _INSERT_FIELDS)
-    # Only model metadata goes into the text; every value is a bound parameter.
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) RETURNING id"  # noqa: S608
-
-
-def _insert(row: models.Model) -> None:
-    """INSERT the row with SQL built once per process (PostgreSQL); an ORM ``save`` cost
-    five times as much, on every change Carebook records. The values are what the model
-    would store: the JSON fields as ``json.dumps`` text (``scrub`` made them plain JSON)."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        row.save(force_insert=True)
-        return
-    values = [getattr(row, name) for name in _INSERT_FIELDS]
-    for index in (_INSERT_FIELDS.index("changes"), _INSERT_FIELDS.index("metadata")):
-        values[index] = json.dumps(values[index])
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
-        (row.pk,) = cursor.fetchone()
-    row._state.adding = False
-    row._state.db = connection.alias
 
 
 def _require_transaction() -> None:

@@ -41,10 +41,16 @@ from core.lock_objects import outbox_event_lock
 from core.models import OutboxDelivery, OutboxEvent
 from core.request_context import current_request_id, reset_request_id, set_request_id
 from core.serialization import json_safe
+from core.sql import insert_row
 
 logger = logging.getLogger(__name__)
 
 ALL_EVENTS = "*"
+# What event_publish writes (core.sql.insert_row): the rest keep their database defaults.
+_EVENT_FIELDS = (
+    "id", "name", "payload", "aggregate_type", "aggregate_id", "request_id", "created_at",
+    "attempts", "last_error",
+)  # fmt: skip
 DELIVER_TASK_NAME = "core.outbox_deliver"
 SWEEP_BATCH_SIZE = 200
 
@@ -117,13 +123,14 @@ def event_publish(
 ) -> OutboxEvent:
     """Record ``name`` in the outbox inside the caller's transaction; deliver after commit."""
     aggregate_type, aggregate_id = aggregate if aggregate is not None else ("", "")
-    event = OutboxEvent.objects.create(
+    event = OutboxEvent(
         name=name,
         payload=json_safe(payload),
         aggregate_type=aggregate_type,
         aggregate_id=str(aggregate_id),
         request_id=current_request_id() or "",
     )
+    insert_row(event, _EVENT_FIELDS)
     event_id = str(event.id)
     # Published from the background thread: the request never waits for the broker.
     transaction.on_commit(lambda: send_task_soon(DELIVER_TASK_NAME, (event_id,)))

@@ -174,6 +174,12 @@ def booking_policy_for(clinician_id: int) -> BookingPolicy:
 def booking_policy(profile: ClinicianProfile | None) -> BookingPolicy:
     minutes = profile.min_notice_minutes if profile is not None else None
     days = profile.max_horizon_days if profile is not None else None
+    return booking_policy_of(minutes, days)
+
+
+def booking_policy_of(minutes: int | None, days: int | None) -> BookingPolicy:
+    """Settings, where a clinician's overrides (``minutes`` of notice, horizon ``days``)
+    are None."""
     return BookingPolicy(
         min_notice=timedelta(
             minutes=settings.SCHEDULING_MIN_NOTICE_MINUTES if minutes is None else minutes
@@ -212,14 +218,6 @@ def _patient_clashes(patient_id: int, slot: Slot, *, exclude_id: int | None = No
         patient_id=patient_id, start=slot.start, end=slot.end, exclude_id=exclude_id
     )
     return list(clashes.values_list("pk", flat=True)[:10])
-
-
-def _clinician_profile(slot: Slot) -> ClinicianProfile | None:
-    """The profile joined by ``slot_lock_for_booking`` (a clinician may have none)."""
-    try:
-        return slot.clinician.clinician_profile
-    except ClinicianProfile.DoesNotExist:
-        return None
 
 
 def _check_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime) -> None:
@@ -554,10 +552,11 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
     The appointment comes back with its slot, patient and clinician loaded.
     """
     _require_role(patient, Role.PATIENT)
-    slot = slot_lock_for_booking(slot_id)
-    if slot is None:
+    locked = slot_lock_for_booking(slot_id)
+    if locked is None:
         raise SlotNotFound(details={"slot": slot_id})
-    _check_bookable(slot, now=timezone.now(), policy=booking_policy(_clinician_profile(slot)))
+    slot, overrides = locked
+    _check_bookable(slot, now=timezone.now(), policy=booking_policy_of(*overrides))
     if not _database_refuses_patient_overlap():
         _check_patient_free(patient.pk, slot)
     slot.status = Slot.Status.BOOKED

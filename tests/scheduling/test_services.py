@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 
 from core.errors import DomainError
@@ -15,6 +16,7 @@ from tests.factories import (
     DoctorFactory,
     PatientFactory,
     PsychologistFactory,
+    SlotFactory,
     StaffFactory,
 )
 from tests.scheduling.conftest import hours_from_now
@@ -467,3 +469,33 @@ def test_withdraw_foreign_slot_is_not_found(doctor, slot_at):
     assert excinfo.value.status == 404
     foreign.refresh_from_db()
     assert foreign.status == Slot.Status.OPEN
+
+
+def test_the_booking_lock_reads_the_slot_its_clinician_and_the_overrides():
+    from accounts.models import ClinicianProfile
+    from scheduling.lock_objects import slot_lock_for_booking
+
+    # given a clinician with overrides, one without a profile, and their slots
+    with_policy = DoctorFactory(
+        first_name="Ada", last_name="Lovelace", profile__min_notice_minutes=15,
+        profile__max_horizon_days=7,
+    )  # fmt: skip
+    without = PsychologistFactory()
+    ClinicianProfile.objects.filter(user=without).delete()
+    first, second = SlotFactory(clinician=with_policy), SlotFactory(clinician=without)
+    with transaction.atomic():
+        # when each is locked for booking
+        locked_first = slot_lock_for_booking(first.pk)
+        locked_second = slot_lock_for_booking(second.pk)
+        missing = slot_lock_for_booking(10**12)
+    # then each carries its row, its clinician's name and role, and the overrides
+    assert missing is None
+    assert locked_first is not None
+    assert locked_second is not None
+    slot, overrides = locked_first
+    assert slot == first
+    assert (slot.start, slot.end, slot.status) == (first.start, first.end, first.status)
+    assert (slot.clinician.full_name, slot.clinician.role) == ("Ada Lovelace", "doctor")
+    assert overrides == (15, 7)
+    assert locked_second[1] == (None, None)
+    assert locked_second[0].clinician.role == "psychologist"
