@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +29,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import User
+from core.sql import one_row
 
 MAX_CACHED_USERS = 10_000  # past this the cache starts again empty
 
@@ -107,12 +108,9 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         return user
 
 
-@lru_cache(maxsize=1)
-def _user_by_id_sql() -> str:
-    """``SELECT <every column> FROM accounts_user WHERE id = %s``, as the ORM writes it."""
-    query = User.objects.filter(pk=0).order_by().values_list(*_FIELD_NAMES).query
-    sql, _params = query.sql_with_params()
-    return str(sql)
+def _user_by_id(pk: int) -> QuerySet[User, tuple[Any, ...]]:
+    """Every column of one user (``core.sql.one_row`` compiles it once)."""
+    return User.objects.filter(pk=pk).order_by().values_list(*_FIELD_NAMES)
 
 
 def _user_pk(claim: Any) -> int | None:
@@ -128,9 +126,7 @@ def _read_user(pk: int) -> User | None:
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
         return User.objects.filter(pk=pk).first()
-    with connection.cursor() as cursor:
-        cursor.execute(_user_by_id_sql(), [pk])
-        row = cursor.fetchone()
+    row = one_row(_user_by_id, pk, alias=connection.alias)
     return None if row is None else User.from_db(connection.alias, _FIELD_NAMES, row)
 
 
