@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.utils import ErrorDict, ErrorList
+from django.http import QueryDict
 from django_filters.constants import EMPTY_VALUES
 from django_filters.filters import ChoiceFilter, Filter
+from django_filters.utils import translate_validation
 
 # Filter classes whose ``filter()`` is a plain ``qs.filter(**{field__lookup: value})``.
 _PLAIN_FILTERS = (Filter.filter, ChoiceFilter.filter)
@@ -34,18 +39,46 @@ class StaticFilterSet(django_filters.FilterSet):
             cls._form_class = form_class
         return form_class
 
+    @classmethod
+    def valid_lookups(cls, data: QueryDict) -> dict[str, Any] | None:
+        """``plain_lookups`` of the query string ``data``, cleaned as this filter set's
+        form cleans it; invalid, it raises DRF's ValidationError as DjangoFilterBackend
+        does. Neither a filter set nor a form is made (each copies all of its filters or
+        fields): the form class's own fields clean the values, as a form would."""
+        form_class = cls.__dict__.get("_form_class") or cls().get_form_class()
+        cleaned: dict[str, Any] = {}
+        errors = ErrorDict()
+        for name, field in form_class.base_fields.items():
+            try:
+                cleaned[name] = field.clean(field.widget.value_from_datadict(data, {}, name))
+            except ValidationError as error:
+                errors[name] = ErrorList(error.error_list)
+        if errors:
+            raise translate_validation(errors)
+        return _lookups(cls.base_filters, cleaned)
+
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        lookups: dict[str, Any] = {}
-        for name, value in self.form.cleaned_data.items():
-            if value in EMPTY_VALUES:
-                continue
-            lookup = _plain_lookup(self.filters[name], value)
-            if lookup is None:
-                return super().filter_queryset(queryset)
-            lookups[lookup] = (
-                None if value == getattr(self.filters[name], "null_value", ()) else value
-            )
+        lookups = self.plain_lookups()
+        if lookups is None:
+            return super().filter_queryset(queryset)
         return queryset.filter(**lookups) if lookups else queryset
+
+    def plain_lookups(self) -> dict[str, Any] | None:
+        """The valid form's filters as the keyword arguments of one ``filter()`` call
+        (``{"start__gte": …}``), or None where one of them is more than a plain lookup."""
+        return _lookups(self.filters, self.form.cleaned_data)
+
+
+def _lookups(filters: Mapping[str, Filter], cleaned: Mapping[str, Any]) -> dict[str, Any] | None:
+    lookups: dict[str, Any] = {}
+    for name, value in cleaned.items():
+        if value in EMPTY_VALUES:
+            continue
+        lookup = _plain_lookup(filters[name], value)
+        if lookup is None:
+            return None
+        lookups[lookup] = None if value == getattr(filters[name], "null_value", ()) else value
+    return lookups
 
 
 def _plain_lookup(filter_: Filter, value: Any) -> str | None:

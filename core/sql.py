@@ -11,12 +11,14 @@ converters turn back into datetimes) callers use the ORM.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 
 _CASTS: dict[type[models.Field[object, object]], str] = {
     models.JSONField: "::jsonb",
@@ -81,3 +83,193 @@ def _compiled(build: Callable[[Any], models.QuerySet[Any, Any]], alias: str) -> 
     if list(params) != [sentinel]:
         raise RuntimeError(f"expected one parameter, the value, in {sql}")
     return str(sql)
+
+
+# --- list reads: the ORM's statements captured once per shape, rebound to new values ---
+
+Values = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A list read as the ORM runs it: ``build(shape, values)`` returns the ordered
+    queryset of ``model``; ``build`` is a module-level function (it keys a cache).
+
+    ``shape`` holds whatever else decides the statement (the viewer's role, say). Within
+    one ``build``, ``shape`` and set of value names, the values must be bound parameters
+    only: ``_capture`` checks that by running the statement with two sets of stand-ins.
+    """
+
+    model: type[models.Model]
+    build: Callable[[Hashable, Values], models.QuerySet[Any, Any]]
+    shape: Hashable
+    values: Values
+
+    def key(self, *parts: Hashable) -> Hashable:
+        # A None value (an IS NULL lookup) is part of the statement, not a parameter.
+        names = tuple(sorted((name, value is None) for name, value in self.values.items()))
+        return (self.build, self.shape, names, *parts)
+
+    def queryset(self, values: Values | None = None) -> models.QuerySet[Any, Any]:
+        return self.build(self.shape, self.values if values is None else values)
+
+
+# A captured statement: its SQL, and per parameter the name of the value bound there
+# (None: a constant of the statement, kept in the third element).
+Captured = tuple[str, tuple[str | None, ...], tuple[Any, ...]]
+_captured: dict[tuple[Hashable, str], Captured] = {}
+# Shapes times pages: a bound, past which (page 900 of some list, say) the ORM runs it.
+MAX_CAPTURED = 1000
+
+
+class CompiledRows:
+    """A ``ListQuery`` as a paginator reads it: ``count()`` and pages of row tuples of
+    ``columns``. On PostgreSQL these run the COUNT and the SELECT the ORM sent the first
+    time this process met the query's shape (and page), rebound to this query's values:
+    no queryset is built or compiled per request. Elsewhere they are the ORM's own."""
+
+    ordered = True
+
+    def __init__(self, query: ListQuery, columns: Sequence[str]) -> None:
+        self.query = query
+        self.columns = tuple(columns)
+        self.alias = router.db_for_read(query.model) or DEFAULT_DB_ALIAS
+
+    def count(self) -> int:
+        query = self.query
+
+        def run(values: Values) -> None:
+            query.queryset(values).count()
+
+        statement = self._statement(query.key("count"), run)
+        if statement is None:
+            return query.queryset().count()
+        return int(_fetch(*statement, self.alias)[0][0])
+
+    def __getitem__(self, page: slice) -> list[tuple[Any, ...]]:
+        query, columns, alias = self.query, self.columns, self.alias
+
+        def run(values: Values) -> None:
+            rows = query.queryset(values)[page].values_list(*columns)
+            _refuse_converters(rows, alias)
+            list(rows)
+
+        statement = self._statement(query.key("page", page.start, page.stop, columns), run)
+        if statement is None:
+            return list(query.queryset()[page].values_list(*columns))
+        return _fetch(*statement, alias)
+
+    def _statement(
+        self, key: Hashable, run: Callable[[Values], None]
+    ) -> tuple[str, list[Any]] | None:
+        """The statement for ``key`` with this query's values bound, or None where the
+        ORM should run it: not PostgreSQL, or a shape past the cache's bound (a far page)."""
+        if connections[self.alias].vendor != "postgresql":
+            return None
+        captured = _captured.get((key, self.alias))
+        if captured is None:
+            if len(_captured) >= MAX_CAPTURED:
+                return None
+            captured = _captured[(key, self.alias)] = _capture(run, self.query.values, self.alias)
+        sql, names, constants = captured
+        values = self.query.values
+        params = [
+            constant if name is None else values[name]
+            for name, constant in zip(names, constants, strict=True)
+        ]
+        return sql, params
+
+
+def _fetch(sql: str, params: Sequence[Any], alias: str) -> list[tuple[Any, ...]]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _capture(run: Callable[[Values], None], values: Values, alias: str) -> Captured:
+    """Compile ``run``'s statement twice, with two sets of stand-ins for ``values``, and
+    find each stand-in among the parameters the ORM would send. The SQL and every other
+    parameter must come out the same both times, and every value be bound somewhere."""
+    first, second = _stand_ins(values, 0), _stand_ins(values, 1)
+    sql, params = _sent(run, first, alias)
+    sql_again, params_again = _sent(run, second, alias)
+    names = tuple(_name_of(param, first) for param in params)
+    if (
+        sql != sql_again
+        or len(params) != len(params_again)
+        or names != tuple(_name_of(param, second) for param in params_again)
+        or any(n is None and a != b for n, a, b in zip(names, params, params_again, strict=True))
+        or set(names) - {None} != {name for name, value in values.items() if value is not None}
+    ):
+        raise RuntimeError(f"a value is not only a parameter of: {sql}")
+    constants = tuple(None if name else param for name, param in zip(names, params, strict=True))
+    return sql, names, constants
+
+
+class _Sent(Exception):
+    """Not an error: carries the statement out of the ORM before it is executed."""
+
+
+def _sent(run: Callable[[Values], None], values: Values, alias: str) -> tuple[str, list[Any]]:
+    """The statement ``run`` sends first, stopped before it reaches the database. A
+    debug cursor (tests, DEBUG) logs even a stopped statement: that entry goes again."""
+    connection = connections[alias]
+    logged = len(connection.queries_log)
+
+    def stop(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        raise _Sent(sql, list(params or ()))
+
+    try:
+        with connection.execute_wrapper(stop):
+            run(values)
+    except _Sent as sent:
+        sql, params = sent.args
+        return sql, params
+    finally:
+        if len(connection.queries_log) > logged:
+            connection.queries_log.pop()
+    raise RuntimeError("the ORM sent no statement")
+
+
+_BASE_TIME = datetime.datetime(2, 1, 1, tzinfo=datetime.UTC)
+
+
+def _stand_ins(values: Values, round_: int) -> dict[str, Any]:
+    """A value of each one's type, told apart from any constant of a statement: negative
+    ids (int32-safe: no lookup turns them into an empty result), times in year 2,
+    text starting with a control character."""
+    stand_ins: dict[str, Any] = {}
+    for number, (name, value) in enumerate(sorted(values.items()), start=1):
+        tag = 2 * number + round_
+        if value is None:
+            stand_ins[name] = None
+        elif isinstance(value, bool):
+            raise TypeError(f"{name}: no stand-in for {value!r}")
+        elif isinstance(value, int):
+            stand_ins[name] = -2_000_000_000 + tag
+        elif isinstance(value, datetime.datetime):
+            stand_ins[name] = _BASE_TIME + datetime.timedelta(seconds=tag)
+        elif isinstance(value, str):
+            stand_ins[name] = f"\x1fstand-in {tag}"
+        else:
+            raise TypeError(f"{name}: no stand-in for {type(value).__name__}")
+    return stand_ins
+
+
+def _name_of(param: Any, stand_ins: Values) -> str | None:
+    return next(
+        (
+            name
+            for name, value in stand_ins.items()
+            if type(value) is type(param) and value == param
+        ),
+        None,
+    )
+
+
+def _refuse_converters(rows: models.QuerySet[Any, Any], alias: str) -> None:
+    """Raw rows equal the ORM's only where no column has a from-database converter."""
+    compiler = rows.query.get_compiler(alias)
+    compiler.setup_query()
+    if compiler.get_converters([column for column, _, _ in compiler.select]):
+        raise RuntimeError("a column needs a from-database converter; read it with the ORM")

@@ -4,6 +4,7 @@ call one service or selector, render. Errors are raised and rendered by ``core.e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -19,8 +20,10 @@ from accounts.permissions import require_role
 from core.api import JobOutput
 from core.idempotency import idempotent
 from core.jobs import jobs_for_subject
+from core.lists import CompiledListMixin
 from core.pagination import DefaultPagination
 from core.routers import ReplicaListMixin
+from core.sql import ListQuery
 from scheduling import selectors, services
 from scheduling.filters import AppointmentFilter, SlotFilter
 from scheduling.models import Appointment, Slot
@@ -36,6 +39,7 @@ from scheduling.serializers import (
     RuleCreateOutput,
     SlotOutput,
     appointment_rows_output,
+    slot_rows_output,
 )
 
 ERRORS = {
@@ -90,11 +94,18 @@ def _appointment_response(appointment: Appointment, *, user: User, code: int = 2
 # --- availability ----------------------------------------------------------------------
 
 
-class AvailabilityApi(ReplicaListMixin, generics.ListAPIView[Slot]):
+class AvailabilityApi(ReplicaListMixin, CompiledListMixin, generics.ListAPIView[Slot]):
     """``GET`` lists slots (open ones, and all of your own); ``POST`` publishes new ones."""
 
     serializer_class = SlotOutput
     filterset_class = SlotFilter
+    columns = selectors.SLOT_ROW_COLUMNS
+
+    def list_query(self, filters: dict[str, Any]) -> ListQuery:
+        return selectors.slot_list_query(user=_user(self.request), filters=filters)
+
+    def page_output(self, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return slot_rows_output(rows)
 
     def get_queryset(self) -> QuerySet[Slot]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -162,22 +173,18 @@ class SlotWithdrawApi(APIView):
 # --- appointments ----------------------------------------------------------------------
 
 
-class AppointmentRowsListMixin:
-    """An appointment list whose page is read as plain rows (``selectors.AppointmentRows``)
-    and rendered by ``appointment_rows_output``: the same body as AppointmentOutput.
-    Put it after ReplicaListMixin and before ``generics.ListAPIView`` in the bases."""
+class AppointmentListMixin(CompiledListMixin):
+    """An appointment list read as plain rows (``selectors.APPOINTMENT_ROW_COLUMNS``) and
+    rendered by ``appointment_rows_output``: the same body as AppointmentOutput."""
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    columns = selectors.APPOINTMENT_ROW_COLUMNS
+
+    def page_output(self, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         view: Any = self
-        queryset = view.filter_queryset(view.get_queryset())
-        page = view.paginate_queryset(selectors.AppointmentRows(queryset))
-        body = appointment_rows_output(page, viewer=_user(request))
-        return view.get_paginated_response(body)
+        return appointment_rows_output(rows, viewer=_user(view.request))
 
 
-class AppointmentsApi(
-    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
-):
+class AppointmentsApi(ReplicaListMixin, AppointmentListMixin, generics.ListAPIView[Appointment]):
     """``GET`` lists the appointments you may see; ``POST`` books one (patients)."""
 
     serializer_class = AppointmentOutput
@@ -187,6 +194,9 @@ class AppointmentsApi(
         if getattr(self, "swagger_fake_view", False):
             return Appointment.objects.none()
         return selectors.appointments_list(user=_user(self.request))
+
+    def list_query(self, filters: dict[str, Any]) -> ListQuery:
+        return selectors.appointment_list_query(user=_user(self.request), filters=filters)
 
     @extend_schema(
         operation_id="appointments_list",
@@ -310,7 +320,7 @@ class AppointmentConfirmApi(APIView):
 
 
 class PatientAppointmentsApi(
-    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
+    ReplicaListMixin, AppointmentListMixin, generics.ListAPIView[Appointment]
 ):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
@@ -320,6 +330,11 @@ class PatientAppointmentsApi(
             return Appointment.objects.none()
         return selectors.patient_appointments_list(
             user=_user(self.request), patient_id=self.kwargs["patient_id"]
+        )
+
+    def list_query(self, filters: dict[str, Any]) -> ListQuery:
+        return selectors.patient_appointment_list_query(
+            user=_user(self.request), patient_id=self.kwargs["patient_id"], filters=filters
         )
 
     @extend_schema(
@@ -332,7 +347,7 @@ class PatientAppointmentsApi(
 
 
 class ClinicianAppointmentsApi(
-    ReplicaListMixin, AppointmentRowsListMixin, generics.ListAPIView[Appointment]
+    ReplicaListMixin, AppointmentListMixin, generics.ListAPIView[Appointment]
 ):
     serializer_class = AppointmentOutput
     filterset_class = AppointmentFilter
@@ -342,6 +357,11 @@ class ClinicianAppointmentsApi(
             return Appointment.objects.none()
         return selectors.clinician_appointments_list(
             user=_user(self.request), clinician_id=self.kwargs["clinician_id"]
+        )
+
+    def list_query(self, filters: dict[str, Any]) -> ListQuery:
+        return selectors.clinician_appointment_list_query(
+            user=_user(self.request), clinician_id=self.kwargs["clinician_id"], filters=filters
         )
 
     @extend_schema(

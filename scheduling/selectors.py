@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotFound
+from core.sql import ListQuery, Values
 from scheduling.errors import AppointmentNotFound
 from scheduling.models import Appointment, Slot
 
@@ -20,18 +22,27 @@ def _role(user: User) -> str | None:
     return user.role
 
 
+def _visibility(user: User) -> tuple[str | None, dict[str, Any]]:
+    """The viewer's role, and the values the access rules below read."""
+    role = _role(user)
+    return role, {"viewer": user.pk} if role in (*CLINICIAN_ROLES, Role.PATIENT) else {}
+
+
 def appointments_visible_to(user: User) -> QuerySet[Appointment]:
     """THE access rule: patients see their own, clinicians theirs, staff all.
 
     No joins here so services can lock rows straight from this queryset.
     """
-    role = _role(user)
+    return _visible_appointments(*_visibility(user))
+
+
+def _visible_appointments(role: str | None, values: Values) -> QuerySet[Appointment]:
     if role == Role.STAFF:
         return Appointment.objects.all()
     if role in CLINICIAN_ROLES:
-        return Appointment.objects.filter(clinician_id=user.pk)
+        return Appointment.objects.filter(clinician_id=values["viewer"])
     if role == Role.PATIENT:
-        return Appointment.objects.filter(patient_id=user.pk)
+        return Appointment.objects.filter(patient_id=values["viewer"])
     return Appointment.objects.none()
 
 
@@ -43,7 +54,7 @@ def _with_relations(queryset: QuerySet[Appointment]) -> QuerySet[Appointment]:
 
 # The columns an API list body reads from each joined row (serializers.appointment_rows_output).
 _PERSON_COLUMNS = ("first_name", "last_name", "role")
-_ROW_COLUMNS = (
+APPOINTMENT_ROW_COLUMNS = (
     *(field.attname for field in Appointment._meta.concrete_fields),
     "slot__mode",
     "slot__hospital_id",
@@ -63,38 +74,87 @@ def appointments_list(*, user: User) -> QuerySet[Appointment]:
     return _with_relations(appointments_visible_to(user)).order_by("start", "id")
 
 
-class AppointmentRows:
-    """An appointment list as a paginator sees it: counted on the list itself (no joins),
-    its pages read as plain rows of the columns an API list body reads. On a 50-row page
-    a model instance per row and per joined person cost more than the query."""
+# --- the API's lists, as core.sql.ListQuery: compiled once per shape -------------------
+#
+# Each query's values are the viewer's (``_visibility``), a path id, and the list's
+# filters as ORM lookups (``start__gte``: StaticFilterSet.plain_lookups); a name with
+# ``__`` in it is a filter. The builders are the querysets the functions above build.
 
-    def __init__(self, queryset: QuerySet[Appointment]) -> None:
-        self._queryset = queryset
 
-    @property
-    def ordered(self) -> bool:
-        return self._queryset.ordered
+def _filters(values: Values) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if "__" in name}
 
-    def count(self) -> int:
-        return self._queryset.count()
 
-    def __getitem__(self, page: slice) -> list[dict[str, Any]]:
-        return list(self._queryset[page].values(*_ROW_COLUMNS))
+def _appointment_list(role: Hashable, values: Values) -> QuerySet[Appointment]:
+    visible = _visible_appointments(cast("str | None", role), values)
+    return visible.filter(**_filters(values)).order_by("start", "id")
+
+
+def _patient_appointment_list(role: Hashable, values: Values) -> QuerySet[Appointment]:
+    return _appointment_list(role, values).filter(patient_id=values["patient"])
+
+
+def _clinician_appointment_list(role: Hashable, values: Values) -> QuerySet[Appointment]:
+    return _appointment_list(role, values).filter(clinician_id=values["clinician"])
+
+
+def appointment_list_query(*, user: User, filters: Values) -> ListQuery:
+    role, values = _visibility(user)
+    return ListQuery(Appointment, _appointment_list, role, {**values, **filters})
+
+
+def patient_appointment_list_query(*, user: User, patient_id: int, filters: Values) -> ListQuery:
+    """As ``patient_appointments_list``: an unseen patient is a 404."""
+    _require_patient_seen(user, patient_id)
+    role, values = _visibility(user)
+    values = {**values, "patient": patient_id, **filters}
+    return ListQuery(Appointment, _patient_appointment_list, role, values)
+
+
+def clinician_appointment_list_query(
+    *, user: User, clinician_id: int, filters: Values
+) -> ListQuery:
+    """As ``clinician_appointments_list``: an unseen clinician is a 404."""
+    _require_clinician_seen(user, clinician_id)
+    role, values = _visibility(user)
+    values = {**values, "clinician": clinician_id, **filters}
+    return ListQuery(Appointment, _clinician_appointment_list, role, values)
+
+
+def _slot_list(role: Hashable, values: Values) -> QuerySet[Slot]:
+    visible = _visible_slots(cast("str | None", role), values)
+    return visible.filter(**_filters(values)).order_by("start", "id")
+
+
+SLOT_ROW_COLUMNS = tuple(field.attname for field in Slot._meta.concrete_fields)
+
+
+def slot_list_query(*, user: User, filters: Values) -> ListQuery:
+    role, values = _slot_visibility(user)
+    return ListQuery(Slot, _slot_list, role, {**values, **filters})
 
 
 def patient_appointments_list(*, user: User, patient_id: int) -> QuerySet[Appointment]:
     """A patient's appointments as ``user`` may see them; an unseen patient is a 404."""
     visible = appointments_list(user=user).filter(patient_id=patient_id)
+    _require_patient_seen(user, patient_id, visible)
+    return visible
+
+
+def _require_patient_seen(
+    user: User, patient_id: int, visible: QuerySet[Appointment] | None = None
+) -> None:
     role = _role(user)
     if role == Role.STAFF:
         known = User.objects.filter(pk=patient_id, role=Role.PATIENT).exists()
     elif role == Role.PATIENT:
         known = user.pk == patient_id
     else:
+        if visible is None:
+            visible = appointments_visible_to(user).filter(patient_id=patient_id)
         known = visible.exists()
     if not known:
         raise NotFound("Patient not found.", code="patient_not_found")
-    return visible
 
 
 def clinician_appointments_list(*, user: User, clinician_id: int) -> QuerySet[Appointment]:
@@ -103,24 +163,39 @@ def clinician_appointments_list(*, user: User, clinician_id: int) -> QuerySet[Ap
     Clinicians are public in the directory, so a patient may ask about any clinician
     and sees only their own appointments with them; another clinician sees nothing.
     """
-    role = _role(user)
-    if role in CLINICIAN_ROLES:
+    _require_clinician_seen(user, clinician_id)
+    return appointments_list(user=user).filter(clinician_id=clinician_id)
+
+
+def _require_clinician_seen(user: User, clinician_id: int) -> None:
+    if _role(user) in CLINICIAN_ROLES:
         known = user.pk == clinician_id
     else:
         known = User.objects.filter(pk=clinician_id, role__in=CLINICIAN_ROLES).exists()
     if not known:
         raise NotFound("Clinician not found.", code="clinician_not_found")
-    return appointments_list(user=user).filter(clinician_id=clinician_id)
 
 
 def slots_visible_to(user: User) -> QuerySet[Slot]:
     """Open future slots are public to signed-in users; a clinician sees all of their own."""
-    role = _role(user)
-    bookable = Q(status=Slot.Status.OPEN, start__gt=timezone.now())
+    return _visible_slots(*_slot_visibility(user))
+
+
+def _slot_visibility(user: User) -> tuple[str | None, dict[str, Any]]:
+    role, values = _visibility(user)
+    if role in (*CLINICIAN_ROLES, Role.PATIENT):
+        values["now"] = timezone.now()
+    if role == Role.PATIENT:
+        del values["viewer"]  # every patient sees the same slots
+    return role, values
+
+
+def _visible_slots(role: str | None, values: Values) -> QuerySet[Slot]:
     if role == Role.STAFF:
         return Slot.objects.all()
+    bookable = Q(status=Slot.Status.OPEN, start__gt=values.get("now"))
     if role in CLINICIAN_ROLES:
-        return Slot.objects.filter(bookable | Q(clinician_id=user.pk))
+        return Slot.objects.filter(bookable | Q(clinician_id=values["viewer"]))
     if role == Role.PATIENT:
         return Slot.objects.filter(bookable)
     return Slot.objects.none()

@@ -101,6 +101,24 @@ class SlotOutput(serializers.ModelSerializer[Slot]):
         }
 
 
+def slot_rows_output(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """SlotOutput's dicts from plain rows of the slot's columns (by attribute name)."""
+    zone = timezone.get_current_timezone()
+    return [
+        {
+            "id": row["id"],
+            "clinician": row["clinician_id"],
+            "start": api_datetime(row["start"], zone),
+            "end": api_datetime(row["end"], zone),
+            "mode": row["mode"],
+            "hospital": row["hospital_id"],
+            "status": row["status"],
+            "rule": row["rule_id"],
+        }
+        for row in rows
+    ]
+
+
 class AvailabilityCreateOutput(serializers.Serializer):
     slots = SlotOutput(many=True)
 
@@ -252,7 +270,7 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
 def appointment_rows_output(
     rows: Iterable[Mapping[str, Any]], *, viewer: User
 ) -> list[dict[str, Any]]:
-    """AppointmentOutput's dicts from the plain rows of ``selectors.AppointmentRows``:
+    """AppointmentOutput's dicts from plain rows of ``selectors.APPOINTMENT_ROW_COLUMNS``:
     a list page without a model instance per row (each row named its slot and two people)."""
     zone = timezone.get_current_timezone()
     hide_notes = viewer.role == Role.PATIENT

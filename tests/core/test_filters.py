@@ -71,3 +71,50 @@ def test_the_form_class_is_built_once():
     first = SlotFilter(QueryDict("status=open")).get_form_class()
     assert SlotFilter(QueryDict("")).get_form_class() is first
     assert AppointmentFilter(QueryDict("")).get_form_class() is not first
+
+
+def filter_set_lookups(filterset_class, query: str):
+    """What a filter set instance (its form) gives: lookups, or the DRF error details."""
+    from django_filters.utils import translate_validation
+
+    filterset = filterset_class(QueryDict(query))
+    if not filterset.is_valid():
+        return translate_validation(filterset.errors).detail
+    return filterset.plain_lookups()
+
+
+def class_lookups(filterset_class, query: str):
+    from rest_framework.exceptions import ValidationError
+
+    try:
+        return filterset_class.valid_lookups(QueryDict(query))
+    except ValidationError as error:
+        return error.detail
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "clinician=7&status=open",
+        "from=2026-03-30T09:00:00%2B01:00&to=2026-03-31T09:00:00Z&mode=video",
+        "hospital=3&unknown=1",
+        "clinician=abc",
+        "clinician=0&hospital=-1",
+        f"clinician={2**63}",
+        "status=nonsense&from=yesterday",
+        "from=2026-02-30T09:00:00Z",
+        "clinician=1&clinician=2",
+    ],
+)
+def test_valid_lookups_clean_the_query_string_as_the_form_does(query):
+    expected = filter_set_lookups(SlotFilter, query)
+    assert class_lookups(SlotFilter, query) == expected
+    assert class_lookups(AppointmentFilter, query) == filter_set_lookups(AppointmentFilter, query)
+
+
+def test_an_invalid_filter_is_named_with_its_reason():
+    detail = class_lookups(SlotFilter, "clinician=abc&status=nonsense")
+    assert set(detail) == {"clinician", "status"}
+    assert detail["clinician"][0].code == "invalid"
+    assert detail["status"][0].code == "invalid_choice"

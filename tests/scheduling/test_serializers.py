@@ -104,14 +104,18 @@ def test_times_follow_the_current_time_zone_as_drf_does():
 @pytest.mark.parametrize("role", [Role.PATIENT, Role.DOCTOR, Role.STAFF])
 def test_list_rows_render_as_the_detail_does(role):
     # given appointments of every kind, and a viewer of each role
-    from scheduling.selectors import AppointmentRows
+    from core.sql import CompiledRows
+    from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, appointment_list_query
     from scheduling.serializers import appointment_rows_output
 
     varied_appointments()
     viewer = {Role.PATIENT: PatientFactory, Role.DOCTOR: DoctorFactory}.get(role, StaffFactory)()
-    listed = appointments_list(user=StaffFactory())
+    staff = StaffFactory()
+    listed = appointments_list(user=staff)
     # when the list page is read as plain rows
-    rows = appointment_rows_output(AppointmentRows(listed)[0:50], viewer=viewer)
+    page = CompiledRows(appointment_list_query(user=staff, filters={}), APPOINTMENT_ROW_COLUMNS)
+    plain = [dict(zip(APPOINTMENT_ROW_COLUMNS, row, strict=True)) for row in page[0:50]]
+    rows = appointment_rows_output(plain, viewer=viewer)
     # then each row is the detail body of that appointment for that viewer
     serializer = AppointmentOutput(context={"viewer": viewer})
     assert rows == [serializer.to_representation(appointment) for appointment in listed]
@@ -123,10 +127,12 @@ def test_list_rows_are_counted_without_joins():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from scheduling.selectors import AppointmentRows
+    from core.sql import CompiledRows
+    from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, appointment_list_query
 
     varied_appointments()
+    listed = appointment_list_query(user=StaffFactory(), filters={})
     with CaptureQueriesContext(connection) as queries:
-        assert AppointmentRows(appointments_list(user=StaffFactory())).count() == 3
+        assert CompiledRows(listed, APPOINTMENT_ROW_COLUMNS).count() == 3
     (count_sql,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
     assert "JOIN" not in count_sql
