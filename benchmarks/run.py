@@ -104,6 +104,7 @@ def prepare_database() -> None:
 def gunicorn(**extra_env: str) -> Iterator[None]:
     cmd = [
         PYTHON, "-m", "gunicorn", "config.wsgi:application",
+        "--config", "config/gunicorn_conf.py",  # as docker-compose.yml and `make serve`
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WORKERS),
         "--worker-class", WORKER_CLASS, "--threads", str(THREADS_PER_WORKER),
         "--log-level", "warning",

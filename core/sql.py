@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db.models import Count, Window
 
 _CASTS: dict[type[models.Field[object, object]], str] = {
     models.JSONField: "::jsonb",
@@ -118,6 +119,7 @@ class ListQuery:
 # (None: a constant of the statement, kept in the third element).
 Captured = tuple[str, tuple[str | None, ...], tuple[Any, ...]]
 _captured: dict[tuple[Hashable, str], Captured] = {}
+_TOTAL = "list_total_rows"
 # Shapes times pages: a bound, past which (page 900 of some list, say) the ORM runs it.
 MAX_CAPTURED = 1000
 
@@ -134,8 +136,11 @@ class CompiledRows:
         self.query = query
         self.columns = tuple(columns)
         self.alias = router.db_for_read(query.model) or DEFAULT_DB_ALIAS
+        self.total: int | None = None
 
     def count(self) -> int:
+        if self.total is not None:  # a page read carried it
+            return self.total
         query = self.query
 
         def run(values: Values) -> None:
@@ -147,17 +152,24 @@ class CompiledRows:
         return int(_fetch(*statement, self.alias)[0][0])
 
     def __getitem__(self, page: slice) -> list[tuple[Any, ...]]:
+        """The rows of ``page``. Each carries the list's length (``COUNT(*) OVER ()``,
+        counted before the LIMIT): a full first page needs no COUNT query after it."""
         query, columns, alias = self.query, self.columns, self.alias
 
+        def counted(values: Values) -> models.QuerySet[Any, Any]:
+            rows = query.queryset(values).annotate(**{_TOTAL: Window(Count("*"))})
+            return rows[page].values_list(*columns, _TOTAL)
+
         def run(values: Values) -> None:
-            rows = query.queryset(values)[page].values_list(*columns)
+            rows = counted(values)
             _refuse_converters(rows, alias)
             list(rows)
 
         statement = self._statement(query.key("page", page.start, page.stop, columns), run)
-        if statement is None:
-            return list(query.queryset()[page].values_list(*columns))
-        return _fetch(*statement, alias)
+        rows = list(counted(query.values)) if statement is None else _fetch(*statement, alias)
+        if rows:
+            self.total = rows[0][-1]
+        return [row[:-1] for row in rows]
 
     def _statement(
         self, key: Hashable, run: Callable[[Values], None]
@@ -268,8 +280,9 @@ def _name_of(param: Any, stand_ins: Values) -> str | None:
 
 
 def _refuse_converters(rows: models.QuerySet[Any, Any], alias: str) -> None:
-    """Raw rows equal the ORM's only where no column has a from-database converter."""
+    """Raw rows equal the ORM's only where no column has a from-database converter (the
+    count, last, is an integer either way)."""
     compiler = rows.query.get_compiler(alias)
     compiler.setup_query()
-    if compiler.get_converters([column for column, _, _ in compiler.select]):
+    if compiler.get_converters([column for column, _, _ in compiler.select[:-1]]):
         raise RuntimeError("a column needs a from-database converter; read it with the ORM")
