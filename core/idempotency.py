@@ -18,8 +18,6 @@ from typing import Any, TypeVar, cast
 import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
@@ -188,24 +186,30 @@ def _answer_from(existing: IdempotencyRecord, fingerprint: str) -> Response:
 _RELAXED_COMMIT = "set_config('synchronous_commit', 'off', true) IS NOT NULL"
 
 
-def _relaxed_commit_filter() -> Q | RawSQL:
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return Q()  # inside a caller's transaction the commit is the caller's
-    return RawSQL(_RELAXED_COMMIT, (), output_field=BooleanField())  # noqa: S611 - a constant
-
-
 def _store(record: IdempotencyRecord, response: Response) -> None:
     if response.status_code >= 500:
         record.delete()  # a server failure must not be replayed: the client may retry
         return
-    body = orjson.loads(FastJSONRenderer().render(response.data) or b"null")
-    # One UPDATE that commits by itself (relaxed), instead of a transaction around save().
-    IdempotencyRecord.objects.filter(_relaxed_commit_filter(), pk=record.pk).update(
-        state=IdempotencyRecord.State.COMPLETED,
-        response_status=response.status_code,
-        response_body=body,
+    body = FastJSONRenderer().render(response.data) or b"null"
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=IdempotencyRecord.State.COMPLETED,
+            response_status=response.status_code,
+            response_body=orjson.loads(body),
+        )
+        return
+    # One UPDATE that commits by itself (relaxed), instead of a transaction around save();
+    # the body goes in as the JSON text the renderer wrote.
+    relaxed = _RELAXED_COMMIT if not connection.in_atomic_block else "TRUE"
+    sql = (
+        f"UPDATE {IdempotencyRecord._meta.db_table} "  # noqa: S608 - names and a constant
+        "SET state = %s, response_status = %s, response_body = %s::jsonb "
+        f"WHERE id = %s AND {relaxed}"
     )
+    values = [IdempotencyRecord.State.COMPLETED, response.status_code, body.decode(), record.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
 
 
 def idempotent(

@@ -2,11 +2,12 @@
 
 Building and compiling a query through the ORM cost ~0.3-0.5 ms of CPU, more than the
 database's own work, on statements every request or booking runs (the JWT user, the
-booking's slot lock, its audit row and outbox event). ``insert_row`` sends the INSERT
-``save`` would, built once from the model's metadata; ``one_row`` runs the SQL the ORM
-compiled once for a ``values_list`` queryset of one parameter. Every value is a bound
-parameter. PostgreSQL only: elsewhere (SQLite stores times as text, which the ORM's
-converters turn back into datetimes) callers use the ORM.
+booking's slot lock and writes, its audit row and outbox event, the API's list pages).
+``insert_row`` and ``update_row`` send the INSERT and UPDATE ``save`` would, built once
+from the model's metadata; ``one_row`` runs the SQL the ORM compiled once for a
+``values_list`` queryset of one parameter; ``CompiledRows`` reads list pages (below).
+Every value is a bound parameter. PostgreSQL only: elsewhere (SQLite stores times as
+text, which the ORM's converters turn back into datetimes) callers use the ORM.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, router, transaction
 from django.db.models import Count, Window
 
 _CASTS: dict[type[models.Field[object, object]], str] = {
@@ -50,20 +51,48 @@ def insert_row(instance: models.Model, fields: Sequence[str]) -> None:
     if connection.vendor != "postgresql":
         instance.save(force_insert=True)
         return
-    meta = instance._meta
-    values = []
-    for name in fields:
-        field = meta.get_field(name)
-        # pre_save as save() calls it: auto_now(_add) times are set, others read.
-        value = field.pre_save(instance, True) if isinstance(field, models.Field) else None
-        if isinstance(field, models.JSONField):
-            value = json.dumps(value)
-        values.append(value)
+    values = [_saved_value(instance, name, adding=True) for name in fields]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(instance), tuple(fields), connection.alias), values)
         (instance.pk,) = cursor.fetchone()
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], fields: tuple[str, ...], alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    sets = ", ".join(
+        f"{quote(str(getattr(field, 'column', '')))} = %s{_cast(field)}"  # type: ignore[arg-type]
+        for field in columns
+    )
+    key = quote(str(getattr(meta.pk, "column", "id")))
+    return f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {key} = %s"  # noqa: S608
+
+
+def update_row(instance: models.Model, fields: Sequence[str]) -> None:
+    """``instance.save(update_fields=fields)`` as one UPDATE built once per model and
+    fields (auto_now times are set as save sets them). The row must exist."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        instance.save(update_fields=fields)
+        return
+    values = [_saved_value(instance, name, adding=False) for name in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_sql(type(instance), tuple(fields), connection.alias), [*values, instance.pk]
+        )
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"update_row: no {type(instance).__name__} {instance.pk}")
+
+
+def _saved_value(instance: models.Model, name: str, *, adding: bool) -> Any:
+    field = instance._meta.get_field(name)
+    # pre_save as save() calls it: auto_now(_add) times are set, others read.
+    value = field.pre_save(instance, adding) if isinstance(field, models.Field) else None
+    return json.dumps(value) if isinstance(field, models.JSONField) else value
 
 
 def one_row(

@@ -23,6 +23,7 @@ from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Role, U
 from core.audit import audit_record
 from core.errors import DomainError
 from core.metrics import BOOKING_CONFLICTS, BOOKINGS, CANCELLATIONS, count_on_commit
+from core.sql import insert_row, update_row
 from scheduling.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -537,12 +538,20 @@ def rule_create(
 # --- appointments ----------------------------------------------------------------------
 
 
+# What a new appointment's INSERT writes (core.sql.insert_row: built once per process).
+_NEW_APPOINTMENT_FIELDS = tuple(
+    field.attname for field in Appointment._meta.concrete_fields if not field.primary_key
+)
+
+
 def _create_appointment(**fields: Any) -> Appointment:
+    appointment = Appointment(**fields)
     try:
-        with transaction.atomic():
-            return Appointment.objects.create(**fields)
+        with transaction.atomic():  # a savepoint: the caller reads the clash after a refusal
+            insert_row(appointment, _NEW_APPOINTMENT_FIELDS)
     except IntegrityError as exc:
         raise _appointment_integrity_error(exc) from exc
+    return appointment
 
 
 @transaction.atomic
@@ -560,7 +569,7 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
     if not _database_refuses_patient_overlap():
         _check_patient_free(patient.pk, slot)
     slot.status = Slot.Status.BOOKED
-    slot.save(update_fields=["status"])
+    update_row(slot, ["status"])
     try:
         appointment = _create_appointment(
             slot=slot,

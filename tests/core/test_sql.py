@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Hospital
-from core.sql import insert_row, one_row
+from core.sql import insert_row, one_row, update_row
 from tests.factories import HospitalFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -43,3 +43,25 @@ def test_insert_row_stores_what_save_would():
     assert stored.pk == hospital.pk
     assert (stored.name, stored.country) == ("Compiled Clinic", "GB")
     assert hospital._state.adding is False
+
+
+def test_update_row_writes_what_save_with_update_fields_would():
+    hospital = HospitalFactory(name="Before", city="Here")
+    other = HospitalFactory(name="Untouched")
+    stamped = hospital.updated_at
+    hospital.name, hospital.city = "After", "Elsewhere"
+    update_row(hospital, ["name", "updated_at"])  # city is not among the fields
+    stored = Hospital.objects.get(pk=hospital.pk)
+    assert (stored.name, stored.city) == ("After", "Here")
+    assert stored.updated_at > stamped  # auto_now, as save() sets it
+    assert stored.updated_at == hospital.updated_at
+    assert Hospital.objects.get(pk=other.pk).name == "Untouched"
+
+
+def test_update_row_of_a_missing_row_is_an_error():
+    from django.db import DatabaseError
+
+    hospital = HospitalFactory()
+    Hospital.objects.filter(pk=hospital.pk).delete()
+    with pytest.raises(DatabaseError, match="no Hospital"):
+        update_row(hospital, ["name"])
