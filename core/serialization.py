@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,3 +36,26 @@ def api_datetime(
         return None
     text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+DatetimeWriter = Callable[[datetime.datetime | None], str | None]
+
+
+def api_datetime_writer(zone: datetime.tzinfo | None = None) -> DatetimeWriter:
+    """``api_datetime`` for many times in one zone (a list page's). For the UTC zone and a
+    time read in UTC (as the database gives them), it only formats: the same text."""
+    zone = zone or timezone.get_current_timezone()
+    if zone not in _UTC_ZONES:
+        return lambda value: api_datetime(value, zone)
+
+    def write(value: datetime.datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is datetime.UTC:
+            return value.isoformat()[:-6] + "Z"  # isoformat of a UTC time ends "+00:00"
+        return api_datetime(value, zone)
+
+    return write
+
+
+_UTC_ZONES = (datetime.UTC, zoneinfo.ZoneInfo("UTC"))

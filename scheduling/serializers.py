@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Hospital, Role, User
-from core.serialization import api_datetime
+from core.serialization import DatetimeWriter, api_datetime, api_datetime_writer
 from scheduling.filters import MAX_ID
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
 
@@ -103,13 +103,13 @@ class SlotOutput(serializers.ModelSerializer[Slot]):
 
 def slot_rows_output(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """SlotOutput's dicts from plain rows of the slot's columns (by attribute name)."""
-    zone = timezone.get_current_timezone()
+    when = api_datetime_writer()
     return [
         {
             "id": row["id"],
             "clinician": row["clinician_id"],
-            "start": api_datetime(row["start"], zone),
-            "end": api_datetime(row["end"], zone),
+            "start": when(row["start"]),
+            "end": when(row["end"]),
             "mode": row["mode"],
             "hospital": row["hospital_id"],
             "status": row["status"],
@@ -272,36 +272,39 @@ def appointment_rows_output(
 ) -> list[dict[str, Any]]:
     """AppointmentOutput's dicts from plain rows of ``selectors.APPOINTMENT_ROW_COLUMNS``:
     a list page without a model instance per row (each row named its slot and two people)."""
-    zone = timezone.get_current_timezone()
+    when = api_datetime_writer()
     hide_notes = viewer.role == Role.PATIENT
-    return [_row_output(row, zone, hide_notes=hide_notes) for row in rows]
+    return [_row_output(row, when, hide_notes=hide_notes) for row in rows]
 
 
-def _row_output(row: Mapping[str, Any], zone: tzinfo, *, hide_notes: bool) -> dict[str, Any]:
-    def person(prefix: str) -> dict[str, Any]:
-        name = f"{row[prefix + '__first_name']} {row[prefix + '__last_name']}".strip()
-        return {"id": row[prefix + "_id"], "name": name, "role": row[prefix + "__role"]}
-
+def _row_output(
+    row: Mapping[str, Any], when: DatetimeWriter, *, hide_notes: bool
+) -> dict[str, Any]:
     data = {
         "id": row["id"],
         "slot": row["slot_id"],
         "previous_slot": row["previous_slot_id"],
-        "patient": person("patient"),
-        "clinician": person("clinician"),
-        "start": api_datetime(row["start"], zone),
-        "end": api_datetime(row["end"], zone),
+        "patient": _row_person(row, "patient"),
+        "clinician": _row_person(row, "clinician"),
+        "start": when(row["start"]),
+        "end": when(row["end"]),
         "mode": row["slot__mode"],
         "hospital": row["slot__hospital_id"],
         "status": row["status"],
         "reason": row["reason"],
         "notes": row["notes"],
-        "confirmed_at": api_datetime(row["confirmed_at"], zone),
-        "cancelled_at": api_datetime(row["cancelled_at"], zone),
+        "confirmed_at": when(row["confirmed_at"]),
+        "cancelled_at": when(row["cancelled_at"]),
         "cancelled_by": row["cancelled_by_id"],
         "cancellation_reason": row["cancellation_reason"],
-        "created_at": api_datetime(row["created_at"], zone),
-        "updated_at": api_datetime(row["updated_at"], zone),
+        "created_at": when(row["created_at"]),
+        "updated_at": when(row["updated_at"]),
     }
     if hide_notes:
         del data["notes"]  # as AppointmentOutput: a patient never sees clinicians' notes
     return data
+
+
+def _row_person(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    name = f"{row[prefix + '__first_name']} {row[prefix + '__last_name']}".strip()
+    return {"id": row[prefix + "_id"], "name": name, "role": row[prefix + "__role"]}

@@ -125,3 +125,46 @@ def test_the_row_read_on_a_miss_is_the_whole_user(client_for, cache_seconds):
     for field in User._meta.concrete_fields:
         assert getattr(user, field.attname) == getattr(patient, field.attname), field.name
     assert user._state.adding is False
+
+
+def bearer(token) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_a_token_verified_once_is_still_refused_once_it_expires(client, cache_seconds):
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(PatientFactory())
+    token.set_exp(lifetime=timedelta(seconds=2))  # "exp" is whole seconds: 1 to 2 s left
+    assert client.get(ME, **bearer(token)).status_code == 200
+    assert client.get(ME, **bearer(token)).status_code == 200  # the decoded claims, reused
+    time.sleep(2.5)
+    response = client.get(ME, **bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_only_the_exact_bytes_verified_are_reused(client, cache_seconds):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = str(AccessToken.for_user(PatientFactory()))
+    assert client.get(ME, **bearer(token)).status_code == 200
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    assert client.get(ME, **bearer(forged)).status_code == 401
+    assert client.get(ME, **bearer(token)).status_code == 200
+
+
+def test_a_reused_token_carries_the_claims_it_was_verified_with(cache_seconds):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.authentication import CachedUserJWTAuthentication
+
+    raw = str(AccessToken.for_user(PatientFactory())).encode()
+    auth = CachedUserJWTAuthentication()
+    first, again = auth.get_validated_token(raw), auth.get_validated_token(raw)
+    assert again is not first
+    assert again.payload == first.payload
+    assert type(again) is type(first)
