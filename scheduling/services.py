@@ -545,21 +545,38 @@ _NEW_APPOINTMENT_FIELDS = tuple(
 
 
 def _create_appointment(**fields: Any) -> Appointment:
+    """INSERT the appointment. A constraint's refusal is its 409; the transaction is then
+    aborted, so the caller only raises it on (no savepoint: two round trips a booking)."""
     appointment = Appointment(**fields)
     try:
-        with transaction.atomic():  # a savepoint: the caller reads the clash after a refusal
-            insert_row(appointment, _NEW_APPOINTMENT_FIELDS)
+        insert_row(appointment, _NEW_APPOINTMENT_FIELDS)
     except IntegrityError as exc:
         raise _appointment_integrity_error(exc) from exc
     return appointment
 
 
-@transaction.atomic
 def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appointment:
     """Book an open slot for ``patient``: lock the slot, check policy and overlap, insert.
 
     The appointment comes back with its slot, patient and clinician loaded.
     """
+    try:
+        return _book(patient=patient, slot_id=slot_id, reason=reason)
+    except _RefusedOverlap as refused:
+        # PostgreSQL's exclusion constraint found the clash; with the booking rolled
+        # back, name the appointments it clashed with.
+        clashes = _patient_clashes(patient.pk, refused.slot)
+        raise PatientOverlap(details={"appointments": clashes}) from refused
+
+
+class _RefusedOverlap(Exception):
+    def __init__(self, slot: Slot) -> None:
+        super().__init__(slot)
+        self.slot = slot
+
+
+@transaction.atomic
+def _book(*, patient: User, slot_id: int, reason: str) -> Appointment:
     _require_role(patient, Role.PATIENT)
     locked = slot_lock_for_booking(slot_id)
     if locked is None:
@@ -580,9 +597,7 @@ def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appoin
             reason=reason,
         )
     except PatientOverlap as overlap:
-        # PostgreSQL's exclusion constraint found the clash; name the appointments.
-        overlap.details = {"appointments": _patient_clashes(patient.pk, slot)}
-        raise
+        raise _RefusedOverlap(slot) from overlap
     appointment_recorded(
         actor=patient,
         appointment=appointment,

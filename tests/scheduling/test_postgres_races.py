@@ -286,6 +286,8 @@ def test_patient_overlap_with_two_clinicians_is_409_on_postgres(client_for):
     assert booked.status_code == 201
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "patient_overlap"
+    # named after the refused booking rolled back, without a savepoint around the insert
+    assert refused.json()["error"]["details"] == {"appointments": [booked.json()["id"]]}
     assert Appointment.objects.filter(patient=patient).count() == 1
     second.refresh_from_db()
     assert second.status == Slot.Status.OPEN
