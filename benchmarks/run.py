@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from config import gunicorn_conf
-
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 WORK = BENCH / ".work"
@@ -35,10 +33,9 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 DB_NAME = "carebook_bench"
 PORT = int(os.environ.get("BENCH_PORT", 8811))
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", 4))
-# config/gunicorn_conf.py's worker (gthread, keep-alive), as docker-compose.yml and
-# `make serve` run it, unless these say otherwise.
-WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", gunicorn_conf.worker_class)
-THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", gunicorn_conf.threads))
+# gunicorn's default (sync) worker, as docker-compose.yml and `make serve` run it.
+WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "sync")
+THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 1))
 DURATION = int(os.environ.get("BENCH_SECONDS", 8))
 WRK_THREADS = 2
 

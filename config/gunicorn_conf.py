@@ -10,16 +10,6 @@ import os
 
 from config.logging import logging_config
 
-# The threaded worker keeps a client's connection open between requests (HTTP keep-alive),
-# as API clients and load balancers expect; the default sync worker closes it after every
-# response, and each request then paid for a new TCP connection. One thread per process
-# by default: the processes (GUNICORN_WORKERS) are what use the cores.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-# Seconds an idle kept-alive connection stays open; behind a load balancer, set it above
-# the balancer's own idle timeout so the balancer closes first.
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-
 logconfig_dict = logging_config(
     level=os.environ.get("LOG_LEVEL", "INFO"),
     log_format=os.environ.get("LOG_FORMAT", "json"),
