@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -72,6 +73,7 @@ def measure(kind: str, requests: int, profile: bool) -> None:
     lines = [line.split() for line in (WORK / "reads.txt").read_text().splitlines() if line]
     for i in range(20):  # warm up: imports, connection, prepared statements
         call(*request_for(kind, lines[i % len(lines)]))
+    gc.freeze()  # as config/gunicorn_conf.py does once a worker has loaded the app
     profiler = cProfile.Profile() if profile else None
     best_wall = best_cpu = float("inf")
     for _ in range(1 if profile else 5):
