@@ -8,7 +8,7 @@ reads the rows through ``core.sql.CompiledRows``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rest_framework.request import Request
@@ -21,24 +21,22 @@ from core.sql import CompiledRows, ListQuery
 class CompiledListMixin:
     """For a ``generics.ListAPIView`` whose ``filterset_class`` is a StaticFilterSet of
     plain filters. Subclasses give ``columns`` (what a row holds), ``list_query`` (the
-    read, from the validated filters) and ``page_output`` (the body of a page of rows,
-    each a dict of ``columns``). After ReplicaListMixin, before ListAPIView in the bases."""
+    read, from the validated filters) and ``page_output`` (the body of a page of row
+    tuples in ``columns`` order). After ReplicaListMixin, before ListAPIView in the bases."""
 
     columns: Sequence[str] = ()
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
         raise NotImplementedError
 
-    def page_output(self, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def page_output(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         view: Any = self
         rows = CompiledRows(self.list_query(self.valid_filters(request)), self.columns)
         page = view.paginate_queryset(rows)
-        columns = self.columns
-        body = self.page_output([dict(zip(columns, row, strict=True)) for row in page])
-        return view.get_paginated_response(body)
+        return view.get_paginated_response(self.page_output(page))
 
     def valid_filters(self, request: Request) -> dict[str, Any]:
         """The query string's filters as ORM lookups; invalid ones are a 400, as

@@ -4,7 +4,6 @@ call one service or selector, render. Errors are raised and rendered by ``core.e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -104,7 +103,7 @@ class AvailabilityApi(ReplicaListMixin, CompiledListMixin, generics.ListAPIView[
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
         return selectors.slot_list_query(user=_user(self.request), filters=filters)
 
-    def page_output(self, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def page_output(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return slot_rows_output(rows)
 
     def get_queryset(self) -> QuerySet[Slot]:
@@ -179,7 +178,7 @@ class AppointmentListMixin(CompiledListMixin):
 
     columns = selectors.APPOINTMENT_ROW_COLUMNS
 
-    def page_output(self, rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def page_output(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         view: Any = self
         return appointment_rows_output(rows, viewer=_user(view.request))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from django.utils import timezone
@@ -13,6 +14,7 @@ from accounts.models import Hospital, Role, User
 from core.serialization import DatetimeWriter, api_datetime, api_datetime_writer
 from scheduling.filters import MAX_ID
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
+from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, SLOT_ROW_COLUMNS
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -101,21 +103,21 @@ class SlotOutput(serializers.ModelSerializer[Slot]):
         }
 
 
-def slot_rows_output(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """SlotOutput's dicts from plain rows of the slot's columns (by attribute name)."""
+def slot_rows_output(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """SlotOutput's dicts from row tuples of ``selectors.SLOT_ROW_COLUMNS``."""
     when = api_datetime_writer()
     return [
         {
-            "id": row["id"],
-            "clinician": row["clinician_id"],
-            "start": when(row["start"]),
-            "end": when(row["end"]),
-            "mode": row["mode"],
-            "hospital": row["hospital_id"],
-            "status": row["status"],
-            "rule": row["rule_id"],
+            "id": pk,
+            "clinician": clinician,
+            "start": when(start),
+            "end": when(end),
+            "mode": mode,
+            "hospital": hospital,
+            "status": status,
+            "rule": rule,
         }
-        for row in rows
+        for pk, clinician, start, end, mode, hospital, status, rule in map(_slot_row, rows)
     ]
 
 
@@ -267,44 +269,70 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
         }
 
 
-def appointment_rows_output(
-    rows: Iterable[Mapping[str, Any]], *, viewer: User
-) -> list[dict[str, Any]]:
-    """AppointmentOutput's dicts from plain rows of ``selectors.APPOINTMENT_ROW_COLUMNS``:
+def appointment_rows_output(rows: Iterable[Sequence[Any]], *, viewer: User) -> list[dict[str, Any]]:
+    """AppointmentOutput's dicts from row tuples of ``selectors.APPOINTMENT_ROW_COLUMNS``:
     a list page without a model instance per row (each row named its slot and two people)."""
     when = api_datetime_writer()
     hide_notes = viewer.role == Role.PATIENT
     return [_row_output(row, when, hide_notes=hide_notes) for row in rows]
 
 
-def _row_output(
-    row: Mapping[str, Any], when: DatetimeWriter, *, hide_notes: bool
-) -> dict[str, Any]:
+def _picker(columns: Sequence[str], names: Sequence[str]) -> Callable[[Sequence[Any]], Any]:
+    """The values of ``names``, in that order, from a row tuple of ``columns``."""
+    return itemgetter(*(columns.index(name) for name in names))
+
+
+_appointment_row = _picker(
+    APPOINTMENT_ROW_COLUMNS,
+    (
+        "id", "slot_id", "previous_slot_id",
+        "patient_id", "patient__first_name", "patient__last_name", "patient__role",
+        "clinician_id", "clinician__first_name", "clinician__last_name", "clinician__role",
+        "start", "end", "slot__mode", "slot__hospital_id", "status", "reason", "notes",
+        "confirmed_at", "cancelled_at", "cancelled_by_id", "cancellation_reason",
+        "created_at", "updated_at",
+    ),
+)  # fmt: skip
+
+
+def _row_output(row: Sequence[Any], when: DatetimeWriter, *, hide_notes: bool) -> dict[str, Any]:
+    (
+        pk, slot, previous_slot,
+        patient, patient_first, patient_last, patient_role,
+        clinician, clinician_first, clinician_last, clinician_role,
+        start, end, mode, hospital, status, reason, notes,
+        confirmed_at, cancelled_at, cancelled_by, cancellation_reason, created_at, updated_at,
+    ) = _appointment_row(row)  # fmt: skip
     data = {
-        "id": row["id"],
-        "slot": row["slot_id"],
-        "previous_slot": row["previous_slot_id"],
-        "patient": _row_person(row, "patient"),
-        "clinician": _row_person(row, "clinician"),
-        "start": when(row["start"]),
-        "end": when(row["end"]),
-        "mode": row["slot__mode"],
-        "hospital": row["slot__hospital_id"],
-        "status": row["status"],
-        "reason": row["reason"],
-        "notes": row["notes"],
-        "confirmed_at": when(row["confirmed_at"]),
-        "cancelled_at": when(row["cancelled_at"]),
-        "cancelled_by": row["cancelled_by_id"],
-        "cancellation_reason": row["cancellation_reason"],
-        "created_at": when(row["created_at"]),
-        "updated_at": when(row["updated_at"]),
+        "id": pk,
+        "slot": slot,
+        "previous_slot": previous_slot,
+        "patient": _person(patient, patient_first, patient_last, patient_role),
+        "clinician": _person(clinician, clinician_first, clinician_last, clinician_role),
+        "start": when(start),
+        "end": when(end),
+        "mode": mode,
+        "hospital": hospital,
+        "status": status,
+        "reason": reason,
+        "notes": notes,
+        "confirmed_at": when(confirmed_at),
+        "cancelled_at": when(cancelled_at),
+        "cancelled_by": cancelled_by,
+        "cancellation_reason": cancellation_reason,
+        "created_at": when(created_at),
+        "updated_at": when(updated_at),
     }
     if hide_notes:
         del data["notes"]  # as AppointmentOutput: a patient never sees clinicians' notes
     return data
 
 
-def _row_person(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    name = f"{row[prefix + '__first_name']} {row[prefix + '__last_name']}".strip()
-    return {"id": row[prefix + "_id"], "name": name, "role": row[prefix + "__role"]}
+def _person(pk: int, first_name: str, last_name: str, role: str) -> dict[str, Any]:
+    return {"id": pk, "name": f"{first_name} {last_name}".strip(), "role": role}
+
+
+_slot_row = _picker(
+    SLOT_ROW_COLUMNS,
+    ("id", "clinician_id", "start", "end", "mode", "hospital_id", "status", "rule_id"),
+)

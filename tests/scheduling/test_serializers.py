@@ -114,8 +114,7 @@ def test_list_rows_render_as_the_detail_does(role):
     listed = appointments_list(user=staff)
     # when the list page is read as plain rows
     page = CompiledRows(appointment_list_query(user=staff, filters={}), APPOINTMENT_ROW_COLUMNS)
-    plain = [dict(zip(APPOINTMENT_ROW_COLUMNS, row, strict=True)) for row in page[0:50]]
-    rows = appointment_rows_output(plain, viewer=viewer)
+    rows = appointment_rows_output(page[0:50], viewer=viewer)
     # then each row is the detail body of that appointment for that viewer
     serializer = AppointmentOutput(context={"viewer": viewer})
     assert rows == [serializer.to_representation(appointment) for appointment in listed]
