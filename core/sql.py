@@ -147,7 +147,7 @@ class ListQuery:
 # A captured statement: its SQL, and per parameter the name of the value bound there
 # (None: a constant of the statement, kept in the third element).
 Captured = tuple[str, tuple[str | None, ...], tuple[Any, ...]]
-_captured: dict[tuple[Hashable, str], Captured] = {}
+_captured: dict[tuple[Hashable, str], Captured | None] = {}
 _TOTAL = "list_total_rows"
 # Shapes times pages: a bound, past which (page 900 of some list, say) the ORM runs it.
 MAX_CAPTURED = 1000
@@ -207,11 +207,14 @@ class CompiledRows:
         ORM should run it: not PostgreSQL, or a shape past the cache's bound (a far page)."""
         if connections[self.alias].vendor != "postgresql":
             return None
-        captured = _captured.get((key, self.alias))
-        if captured is None:
+        entry = (key, self.alias)
+        if entry not in _captured:
             if len(_captured) >= MAX_CAPTURED:
                 return None
-            captured = _captured[(key, self.alias)] = _capture(run, self.query.values, self.alias)
+            _captured[entry] = _capture(run, self.query.values, self.alias)
+        captured = _captured[entry]
+        if captured is None:  # the ORM sends nothing for this shape (an empty queryset)
+            return None
         sql, names, constants = captured
         values = self.query.values
         params = [
@@ -227,13 +230,17 @@ def _fetch(sql: str, params: Sequence[Any], alias: str) -> list[tuple[Any, ...]]
         return list(cursor.fetchall())
 
 
-def _capture(run: Callable[[Values], None], values: Values, alias: str) -> Captured:
+def _capture(run: Callable[[Values], None], values: Values, alias: str) -> Captured | None:
     """Compile ``run``'s statement twice, with two sets of stand-ins for ``values``, and
     find each stand-in among the parameters the ORM would send. The SQL and every other
     parameter must come out the same both times, and every value be bound somewhere."""
     first, second = _stand_ins(values, 0), _stand_ins(values, 1)
-    sql, params = _sent(run, first, alias)
-    sql_again, params_again = _sent(run, second, alias)
+    sent, sent_again = _sent(run, first, alias), _sent(run, second, alias)
+    if sent is None or sent_again is None:
+        if sent != sent_again:
+            raise RuntimeError("a value decides whether the ORM sends a statement")
+        return None
+    (sql, params), (sql_again, params_again) = sent, sent_again
     names = tuple(_name_of(param, first) for param in params)
     if (
         sql != sql_again
@@ -251,9 +258,12 @@ class _Sent(Exception):
     """Not an error: carries the statement out of the ORM before it is executed."""
 
 
-def _sent(run: Callable[[Values], None], values: Values, alias: str) -> tuple[str, list[Any]]:
-    """The statement ``run`` sends first, stopped before it reaches the database. A
-    debug cursor (tests, DEBUG) logs even a stopped statement: that entry goes again."""
+def _sent(
+    run: Callable[[Values], None], values: Values, alias: str
+) -> tuple[str, list[Any]] | None:
+    """The statement ``run`` sends first, stopped before it reaches the database, or None
+    if it sends none. A debug cursor (tests, DEBUG) logs even a stopped statement: that
+    entry goes again."""
     connection = connections[alias]
     logged = len(connection.queries_log)
 
@@ -269,7 +279,7 @@ def _sent(run: Callable[[Values], None], values: Values, alias: str) -> tuple[st
     finally:
         if len(connection.queries_log) > logged:
             connection.queries_log.pop()
-    raise RuntimeError("the ORM sent no statement")
+    return None
 
 
 _BASE_TIME = datetime.datetime(2, 1, 1, tzinfo=datetime.UTC)

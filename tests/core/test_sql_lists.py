@@ -109,3 +109,16 @@ def test_past_the_bound_on_shapes_the_orm_reads_instead(two_clinicians, monkeypa
     assert rows[0:3] == orm_rows(listed, slice(0, 3))
     assert rows.count() == 4
     assert not [key for key in sql._captured if "never-captured" in key[0]]
+
+
+def nothing(shape, values):
+    return Slot.objects.none()
+
+
+def test_a_shape_the_orm_sends_nothing_for_is_read_by_the_orm(two_clinicians):
+    listed = ListQuery(Slot, nothing, "no-role", {"clinician": 1})
+    with CaptureQueriesContext(connection) as queries:
+        rows = CompiledRows(listed, COLUMNS)
+        assert (rows[0:50], rows.count()) == ([], 0)
+        assert (rows[0:50], CompiledRows(listed, COLUMNS).count()) == ([], 0)  # remembered
+    assert queries.captured_queries == []
