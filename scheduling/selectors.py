@@ -104,7 +104,7 @@ def appointment_list_query(*, user: User, filters: Values) -> ListQuery:
 
 
 def patient_appointment_list_query(*, user: User, patient_id: int, filters: Values) -> ListQuery:
-    """As ``patient_appointments_list``: an unseen patient is a 404."""
+    """A patient's appointments as ``user`` may see them; an unseen patient is a 404."""
     _require_patient_seen(user, patient_id)
     role, values = _visibility(user)
     values = {**values, "patient": patient_id, **filters}
@@ -114,7 +114,7 @@ def patient_appointment_list_query(*, user: User, patient_id: int, filters: Valu
 def clinician_appointment_list_query(
     *, user: User, clinician_id: int, filters: Values
 ) -> ListQuery:
-    """As ``clinician_appointments_list``: an unseen clinician is a 404."""
+    """A clinician's appointments as ``user`` may see them; an unseen clinician is a 404."""
     _require_clinician_seen(user, clinician_id)
     role, values = _visibility(user)
     values = {**values, "clinician": clinician_id, **filters}
@@ -134,40 +134,24 @@ def slot_list_query(*, user: User, filters: Values) -> ListQuery:
     return ListQuery(Slot, _slot_list, role, {**values, **filters})
 
 
-def patient_appointments_list(*, user: User, patient_id: int) -> QuerySet[Appointment]:
-    """A patient's appointments as ``user`` may see them; an unseen patient is a 404."""
-    visible = appointments_list(user=user).filter(patient_id=patient_id)
-    _require_patient_seen(user, patient_id, visible)
-    return visible
-
-
-def _require_patient_seen(
-    user: User, patient_id: int, visible: QuerySet[Appointment] | None = None
-) -> None:
+def _require_patient_seen(user: User, patient_id: int) -> None:
+    """An unseen patient is a 404: staff see every patient, a patient only themselves, a
+    clinician those they have an appointment with."""
     role = _role(user)
     if role == Role.STAFF:
         known = User.objects.filter(pk=patient_id, role=Role.PATIENT).exists()
     elif role == Role.PATIENT:
         known = user.pk == patient_id
     else:
-        if visible is None:
-            visible = appointments_visible_to(user).filter(patient_id=patient_id)
-        known = visible.exists()
+        known = appointments_visible_to(user).filter(patient_id=patient_id).exists()
     if not known:
         raise NotFound("Patient not found.", code="patient_not_found")
 
 
-def clinician_appointments_list(*, user: User, clinician_id: int) -> QuerySet[Appointment]:
-    """A clinician's appointments as ``user`` may see them; an unseen clinician is a 404.
-
-    Clinicians are public in the directory, so a patient may ask about any clinician
-    and sees only their own appointments with them; another clinician sees nothing.
-    """
-    _require_clinician_seen(user, clinician_id)
-    return appointments_list(user=user).filter(clinician_id=clinician_id)
-
-
 def _require_clinician_seen(user: User, clinician_id: int) -> None:
+    """An unseen clinician is a 404. Clinicians are public in the directory, so a patient
+    may ask about any clinician and sees only their own appointments with them; another
+    clinician sees nothing."""
     if _role(user) in CLINICIAN_ROLES:
         known = user.pk == clinician_id
     else:

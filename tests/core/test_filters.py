@@ -118,3 +118,24 @@ def test_an_invalid_filter_is_named_with_its_reason():
     assert set(detail) == {"clinician", "status"}
     assert detail["clinician"][0].code == "invalid"
     assert detail["status"][0].code == "invalid_choice"
+
+
+def test_every_compiled_list_filters_by_plain_lookups_only():
+    # CompiledListMixin refuses (a 500) a filter set with a filter that is not a lookup
+    from core.filters import _plain_lookup
+    from core.lists import CompiledListMixin
+    from scheduling import api
+
+    views = [
+        view
+        for view in vars(api).values()
+        if isinstance(view, type)
+        and issubclass(view, CompiledListMixin)
+        and hasattr(view, "filterset_class")
+    ]
+    assert {view.__name__ for view in views} >= {
+        "AvailabilityApi", "AppointmentsApi", "PatientAppointmentsApi", "ClinicianAppointmentsApi"
+    }  # fmt: skip
+    for view in views:
+        for name, filter_ in view.filterset_class.base_filters.items():
+            assert _plain_lookup(filter_, "a value") is not None, (view.__name__, name)

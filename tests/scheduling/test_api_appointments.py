@@ -438,6 +438,7 @@ def test_patient_appointments_list(client_for, doctor, patient, booked):
         assert [a["id"] for a in ok.json()["results"]] == [booked.pk]
     for missing in (foreign, stranger, unknown):
         assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "patient_not_found"
 
 
 def test_clinician_appointments_list(client_for, doctor, patient, booked, slot_at):
@@ -455,6 +456,36 @@ def test_clinician_appointments_list(client_for, doctor, patient, booked, slot_a
     assert [a["id"] for a in as_patient["results"]] == [booked.pk]
     for missing in (other_doctor, unknown, a_patient_id):
         assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "clinician_not_found"
+
+
+def test_a_persons_list_filters_within_its_path(client_for, doctor, patient, booked, slot_at):
+    later = services.appointment_book(patient=patient, slot_id=slot_at(doctor, 96).pk)
+    other = services.appointment_book(patient=PatientFactory(), slot_id=slot_at(doctor, 72).pk)
+    services.appointment_cancel(actor=patient, appointment_id=booked.pk)
+    staff = client_for(StaffFactory())
+    patients = f"/api/v1/patients/{patient.pk}/appointments/"
+    agenda = f"/api/v1/clinicians/{doctor.pk}/appointments/"
+
+    cancelled = staff.get(patients, {"status": "cancelled"}).json()
+    from_later = staff.get(agenda, {"from": later.start.isoformat()}).json()
+    one_patient = staff.get(agenda, {"patient": other.patient_id}).json()
+    elsewhere = staff.get(patients, {"patient": other.patient_id}).json()
+
+    assert [a["id"] for a in cancelled["results"]] == [booked.pk]
+    assert [a["id"] for a in from_later["results"]] == [later.pk]
+    assert [a["id"] for a in one_patient["results"]] == [other.pk]
+    assert elsewhere["count"] == 0  # the path's patient and the filter's: both must hold
+
+
+@pytest.mark.parametrize("path", ["patients/{patient}", "clinicians/{doctor}"])
+def test_a_persons_list_refuses_bad_filters(client_for, doctor, patient, booked, path):
+    url = f"/api/v1/{path.format(patient=patient.pk, doctor=doctor.pk)}/appointments/"
+
+    bad = client_for(StaffFactory()).get(url, {"status": "nope", "from": "soon", "patient": "0"})
+
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["details"]["fields"]) == {"status", "from", "patient"}
 
 
 def test_optional_key_on_cancel_replays_per_appointment(client_for, doctor, patient, slot_at):
