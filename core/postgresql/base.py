@@ -1,11 +1,12 @@
-"""Django's PostgreSQL backend with a faster reader of ``timestamptz`` values.
+"""Django's PostgreSQL backend, reading ``timestamptz`` values with psycopg's C loader.
 
-Django reads every ``timestamptz`` through psycopg's pure-Python parser (its loader
-subclasses psycopg's Python class, so the C one never runs); a 50-row agenda page has
-300 of them and spent a millisecond there. PostgreSQL writes them in the session time
-zone Django sets (UTC) as ``YYYY-MM-DD HH:MM:SS[.ffffff]+00``, which
-``datetime.fromisoformat`` reads in C. Anything else (another session zone, BC dates,
-``infinity``, years past 9999) goes to Django's own loader, unchanged.
+Django reads every ``timestamptz`` through a subclass of psycopg's pure-Python loader
+(``BaseTzLoader``: parse, then set the tzinfo to the connection's zone), so psycopg's C
+loader never runs; a 50-row agenda page has 300 of them. With ``USE_TZ`` Django's zone
+is UTC and it keeps the session's ``TimeZone`` at UTC, and there psycopg's C loader
+gives the same values with the same tzinfo (``datetime.timezone.utc``) at a fraction of
+the cost (tests/core/test_postgresql_backend.py compares the two). Any other zone, or
+``USE_TZ = False`` (naive times), keeps Django's loader.
 
 Selected by ``config/settings.py`` as ``ENGINE = "core.postgresql"`` for PostgreSQL URLs.
 """
@@ -17,35 +18,34 @@ from functools import lru_cache
 from typing import Any
 
 from django.db.backends.postgresql import base
-from django.db.backends.postgresql.psycopg_any import BaseTzLoader
-from psycopg import adapt
+from psycopg import adapt, adapters
+from psycopg.postgres import types
+from psycopg.pq import Format
 
-UTC_SUFFIX = "+00"
-
-
-class FastTzLoader(BaseTzLoader):
-    def load(self, data: Any) -> datetime.datetime:
-        text = bytes(data).decode("ascii", "replace")
-        if text.endswith(UTC_SUFFIX):
-            try:
-                moment = datetime.datetime.fromisoformat(text)  # tzinfo: datetime.UTC
-            except ValueError:
-                pass
-            else:
-                # BaseTzLoader's rule: the wall clock of the session zone, given its tzinfo.
-                if self.timezone is datetime.UTC:
-                    return moment
-                return moment.replace(tzinfo=self.timezone)
-        result: datetime.datetime = super().load(data)
-        return result
+TIMESTAMPTZ = types["timestamptz"].oid
 
 
 @lru_cache
 def adapters_with_fast_loader(template: adapt.AdaptersMap, zone: Any) -> adapt.AdaptersMap:
-    adapters = adapt.AdaptersMap(template)
-    loader = type("FastSpecificTzLoader", (FastTzLoader,), {"timezone": zone})
-    adapters.register_loader("timestamptz", loader)
-    return adapters
+    """``template`` (Django's adapters for ``zone``), reading ``timestamptz`` with
+    psycopg's own loader (its C one where psycopg's binary package is installed)."""
+    if zone is not datetime.UTC:
+        return template
+    mapped = adapt.AdaptersMap(template)
+    mapped.register_loader(TIMESTAMPTZ, UTCTimestamptzLoader)
+    return mapped
+
+
+class UTCTimestamptzLoader:
+    """Makes psycopg's loader, whose class cannot be subclassed (it is a C type). What it
+    adds is the ``timezone`` that Django's cursors compare with their own zone before
+    they would register Django's loader over it."""
+
+    format = Format.TEXT
+    timezone = datetime.UTC
+
+    def __new__(cls, oid: int, context: adapt.AdaptContext | None = None) -> Any:
+        return adapters.get_loader(TIMESTAMPTZ, Format.TEXT)(oid, context)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

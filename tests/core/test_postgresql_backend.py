@@ -1,9 +1,11 @@
-"""core.postgresql reads timestamptz exactly as Django's own backend does, only faster."""
+"""core.postgresql reads timestamptz exactly as Django's own backend does, with psycopg's
+C loader in a UTC session."""
 
 from __future__ import annotations
 
 import datetime
 import re
+import zoneinfo
 
 import pytest
 from django.db import connection
@@ -14,7 +16,7 @@ from psycopg import DataError, adapt, adapters
 from psycopg.postgres import types
 from psycopg.pq import Format
 
-from core.postgresql.base import adapters_with_fast_loader
+from core.postgresql.base import UTCTimestamptzLoader, adapters_with_fast_loader
 
 TIMESTAMPTZ = types["timestamptz"].oid
 UTC = datetime.UTC
@@ -24,7 +26,7 @@ def loaders(zone):
     """(Django's loader, ours) for values PostgreSQL writes in a UTC session."""
     django_map = adapt.AdaptersMap(adapters)
     register_tzloader(zone, type("Context", (), {"adapters": django_map})())
-    ours_map = adapters_with_fast_loader(adapters, zone)
+    ours_map = adapters_with_fast_loader(django_map, zone)  # as the backend: Django's map
     django_cls = django_map.get_loader(TIMESTAMPTZ, Format.TEXT)
     ours_cls = ours_map.get_loader(TIMESTAMPTZ, Format.TEXT)
     return django_cls(TIMESTAMPTZ), ours_cls(TIMESTAMPTZ)
@@ -46,7 +48,7 @@ TEXTS = [
 def test_the_fast_loader_reads_what_djangos_reads(zone, text):
     django_loader, ours = loaders(zone)
     assert ours.load(text) == django_loader.load(text)
-    assert ours.load(text).tzinfo == django_loader.load(text).tzinfo
+    assert ours.load(text).tzinfo is django_loader.load(text).tzinfo
 
 
 @pytest.mark.parametrize("text", [b"0044-03-15 00:00:00+00 BC", b"infinity", b"-infinity"])
@@ -75,5 +77,12 @@ def test_the_connection_uses_it_and_reads_back_what_it_wrote():
         (value, _) = cursor.fetchone()
         loader = cursor.cursor.adapters.get_loader(TIMESTAMPTZ, 0)
     assert value == moment
-    assert value.tzinfo == UTC
-    assert loader.__name__ == "FastSpecificTzLoader"
+    assert value.tzinfo is UTC
+    assert loader is UTCTimestamptzLoader
+    assert type(loader(TIMESTAMPTZ)) is adapters.get_loader(TIMESTAMPTZ, Format.TEXT)
+
+
+def test_only_a_utc_connection_zone_changes_the_loader():
+    django_map = adapt.AdaptersMap(adapters)
+    assert adapters_with_fast_loader(django_map, None) is django_map
+    assert adapters_with_fast_loader(django_map, zoneinfo.ZoneInfo("UTC")) is django_map
