@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.backends.postgresql import base
 from psycopg import adapt, adapters
+from psycopg.abc import AdaptContext
 from psycopg.postgres import types
 from psycopg.pq import Format
 
@@ -32,7 +33,7 @@ def adapters_with_fast_loader(template: adapt.AdaptersMap, zone: Any) -> adapt.A
     if zone is not datetime.UTC:
         return template
     mapped = adapt.AdaptersMap(template)
-    mapped.register_loader(TIMESTAMPTZ, UTCTimestamptzLoader)
+    mapped.register_loader(TIMESTAMPTZ, UTCTimestamptzLoader)  # type: ignore[arg-type]
     return mapped
 
 
@@ -44,8 +45,9 @@ class UTCTimestamptzLoader:
     format = Format.TEXT
     timezone = datetime.UTC
 
-    def __new__(cls, oid: int, context: adapt.AdaptContext | None = None) -> Any:
-        return adapters.get_loader(TIMESTAMPTZ, Format.TEXT)(oid, context)
+    def __new__(cls, oid: int, context: AdaptContext | None = None) -> Any:
+        psycopg_loader: Any = adapters.get_loader(TIMESTAMPTZ, Format.TEXT)
+        return psycopg_loader(oid, context)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
