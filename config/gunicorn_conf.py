@@ -6,7 +6,11 @@ Carebook's logging config; django-structlog's ``request_finished`` line is the a
 """
 
 import gc
+import logging
 import os
+from typing import Any
+
+from gunicorn.glogging import Logger
 
 from config.logging import logging_config
 
@@ -27,3 +31,18 @@ def post_worker_init(worker: object) -> None:
     """Once the worker has imported Django and the project: those objects live as long as
     the process, so the cyclic garbage collector stops walking them on each full pass."""
     gc.freeze()
+
+
+class AccessLoggerIfEnabled(Logger):
+    """gunicorn builds an access line's fields (headers, times, a dozen formatted atoms)
+    for every request whenever a log config is given, even when ``gunicorn.access``
+    drops the line, as it does above: about 3 % of a small request. This logger builds
+    them only when the line would be written (``--access-logfile`` or a config that
+    turns ``gunicorn.access`` on)."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLoggerIfEnabled

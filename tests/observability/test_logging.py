@@ -268,3 +268,46 @@ def test_gunicorn_with_its_config_writes_only_json_lines(closed_port):
     assert finished["request"] == "GET /healthz"
     # and the query string appears nowhere (no plain access line either)
     assert "alice" not in output
+
+
+GUNICORN_ACCESS_PROBE = """
+import datetime, logging, runpy, types
+from gunicorn.config import Config
+conf = runpy.run_path("config/gunicorn_conf.py")
+cfg = Config()
+cfg.set("logconfig_dict", conf["logconfig_dict"])
+
+class Counting(conf["logger_class"]):
+    built = 0
+    def atoms(self, *args):
+        Counting.built += 1
+        return super().atoms(*args)
+
+log = Counting(cfg)
+resp = types.SimpleNamespace(status="200 OK", response_length=2, sent=2, headers=[])
+req = types.SimpleNamespace(headers=[], method="GET", path="/x", query="", version=(1, 1))
+environ = {
+    "REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "RAW_URI": "/x",
+    "SERVER_PROTOCOL": "HTTP/1.1", "PATH_INFO": "/x", "QUERY_STRING": "",
+}
+log.access(resp, req, environ, datetime.timedelta(milliseconds=3))
+print("dropped", Counting.built)
+logging.getLogger("gunicorn.access").setLevel(logging.INFO)
+log.access(resp, req, environ, datetime.timedelta(milliseconds=3))
+print("wanted", Counting.built)
+"""
+
+
+def test_gunicorn_builds_an_access_line_only_when_it_is_written():
+    # given gunicorn's logger as config/gunicorn_conf.py sets it up (gunicorn.access off)
+    # when a request is logged with the access logger off, then with it on
+    run = subprocess.run(
+        [sys.executable, "-c", GUNICORN_ACCESS_PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # then the line's fields were built for the second request only
+    assert run.stdout.split() == ["dropped", "0", "wanted", "1"]
