@@ -68,6 +68,10 @@ def logging_config(*, level: str = "INFO", log_format: str = "json") -> dict[str
             "django": {"handlers": [], "level": level, "propagate": True},
             # django-structlog's request_finished already says what runserver's line says.
             "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+            # A 4xx is logged once, as request_finished at warning level with the request
+            # id and user; Django's own "Conflict: /path" line would repeat it without them.
+            # A 5xx keeps Django's error line with its traceback.
+            "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
         },
     }
 

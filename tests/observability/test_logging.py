@@ -45,6 +45,20 @@ def test_request_lines_leave_out_the_query_string_and_trust_only_remote_addr(cli
             assert record["request"] == "GET /api/v1/me/"
 
 
+@pytest.mark.django_db
+def test_a_refused_request_is_logged_once(client_for, log_lines):
+    # given a patient asking for an appointment that is not theirs to see
+    api = client_for(PatientFactory())
+    # when
+    response = api.get("/api/v1/appointments/987654/", HTTP_X_REQUEST_ID="req-4xx-0001", **LOCAL)
+    # then one warning says so, with the request id; Django's own line does not repeat it
+    assert response.status_code == 404
+    records = log_lines.records()
+    (finished,) = lines_with(records, event="request_finished", request_id="req-4xx-0001")
+    assert (finished["level"], finished["code"]) == ("warning", 404)
+    assert not [r for r in records if r["logger"] == "django.request"]
+
+
 @pytest.fixture(scope="module")
 def worker_process():
     """A real worker on the Redis broker, consuming only the probe queue."""
@@ -188,7 +202,7 @@ def test_every_stderr_line_is_one_json_object():
     # given a fresh process configured by settings (Django and structlog loggers, an error)
     script = (
         "import django, logging, structlog; django.setup();"
-        "logging.getLogger('django.request').warning('plain %s record', 'stdlib');"
+        "logging.getLogger('django.request').error('plain %s record', 'stdlib');"
         "structlog.get_logger('carebook').info('structured', answer=42);"
         "\ntry:\n    1/0\nexcept ZeroDivisionError:\n"
         "    logging.getLogger('carebook').exception('failed')\n"
@@ -209,7 +223,7 @@ def test_every_stderr_line_is_one_json_object():
     records = [json.loads(line) for line in run.stderr.splitlines()]
     events = {r["event"]: r for r in records}
     assert events["plain stdlib record"]["logger"] == "django.request"
-    assert events["plain stdlib record"]["level"] == "warning"
+    assert events["plain stdlib record"]["level"] == "error"
     assert events["structured"]["answer"] == 42
     assert "ZeroDivisionError" in events["failed"]["exception"]
 
