@@ -25,6 +25,8 @@ class CompiledListMixin:
     tuples in ``columns`` order). After ReplicaListMixin, before ListAPIView in the bases."""
 
     columns: Sequence[str] = ()
+    # page_output writes times with core.serialization.api_datetime_writer (core.renderers).
+    output_times_are_utc = True
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
         raise NotImplementedError

@@ -5,6 +5,13 @@ DRF encodes with the standard library's ``json`` through a Python encoder class;
 JSON in C. Whatever orjson does not encode the way DRF does (times, dates, decimals, lazy
 translation strings, sets, …) goes through DRF's own encoder, and U+2028/U+2029 are
 escaped as DRF escapes them, so the bytes are DRF's (tests/core/test_renderers.py).
+A view whose output holds times only as UTC datetimes or as text (the list pages
+written by ``core.serialization.api_datetime_writer``) says so with
+``output_times_are_utc = True``: orjson then writes those times itself, as DRF's encoder
+does (``2026-12-03T09:00:00Z``, microseconds when there are any). Elsewhere every time
+goes to DRF's encoder: orjson would round an offset of seconds (+00:09:21, a historical
+zone's) to minutes.
+
 A pretty-printing request (``Accept: application/json; indent=4``), or a value orjson
 refuses (an integer past 64 bits), is rendered by DRF itself.
 """
@@ -19,6 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_UTC_TIMES_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _LINE_SEPARATOR, _PARAGRAPH_SEPARATOR = "\u2028".encode(), "\u2029".encode()
 
 
@@ -33,8 +41,10 @@ class FastJSONRenderer(JSONRenderer):
             return b""
         if self.get_indent(accepted_media_type or "", renderer_context or {}) is not None:
             return super().render(data, accepted_media_type, renderer_context)
+        view = (renderer_context or {}).get("view")
+        options = _UTC_TIMES_OPTIONS if getattr(view, "output_times_are_utc", False) else _OPTIONS
         try:
-            body = orjson.dumps(data, default=JSONEncoder().default, option=_OPTIONS)
+            body = orjson.dumps(data, default=JSONEncoder().default, option=options)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
         if _LINE_SEPARATOR in body or _PARAGRAPH_SEPARATOR in body:

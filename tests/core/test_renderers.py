@@ -93,3 +93,38 @@ def test_none_is_an_empty_body_and_indent_is_drfs():
     pretty = "application/json; indent=2"
     assert FastJSONRenderer().render(document, pretty) == JSONRenderer().render(document, pretty)
     assert b"\n" in FastJSONRenderer().render(document, pretty)
+
+
+class UTCTimesView:
+    output_times_are_utc = True
+
+
+utc_documents = st.recursive(
+    st.none()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text()
+    | st.datetimes(timezones=st.just(datetime.UTC)),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(utc_documents)
+def test_a_view_of_utc_times_gets_drfs_bytes_from_orjsons_own_times(document):
+    context = {"view": UTCTimesView()}
+    ours = FastJSONRenderer().render(document, renderer_context=context)
+    assert ours == JSONRenderer().render(document, renderer_context=context)
+
+
+def test_other_views_times_are_drfs_even_where_orjson_would_round_the_offset():
+    # given a time in a historical zone whose offset has seconds (+00:09:21)
+    moment = datetime.datetime(
+        1900, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(seconds=561))
+    )
+    # when rendered for a view that does not declare UTC times
+    body = FastJSONRenderer().render({"at": moment}, renderer_context={"view": object()})
+    # then the offset is written whole, as DRF writes it
+    assert body == b'{"at":"1900-01-01T00:00:00+00:09:21"}' == JSONRenderer().render({"at": moment})
