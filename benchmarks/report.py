@@ -14,6 +14,13 @@ def ms(us: float) -> float:
     return round(us / 1000, 1)
 
 
+def cpu_ms(v: dict[str, Any], key: str) -> str:
+    """CPU milliseconds per request, or "-" where the run did not record them."""
+    if key not in v or not v.get("requests"):
+        return "-"
+    return f"{v[key] * 1000 / v['requests']:.2f}"
+
+
 def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     bare16 = r["bare_c16"]["rps"]
     out: list[tuple[str, bool, str]] = []
@@ -73,13 +80,21 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
 
 def print_report(r: dict[str, Any]) -> bool:
     print(f"\nmachine: {r['machine']}  gunicorn: {r['gunicorn']}")
-    print(f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
+    print(
+        f"{'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'app CPU':>8} {'db CPU':>7}  statuses"
+    )
     for name, v in r.items():
         if isinstance(v, dict) and "rps" in v:
             print(
                 f"{name:34} {v['rps']:9.1f} {ms(v['p50_us']):8} {ms(v['p95_us']):8} "
-                f"{ms(v['p99_us']):8}  {v['statuses']}"
+                f"{ms(v['p99_us']):8} {cpu_ms(v, 'app_cpu_s'):>8} {cpu_ms(v, 'db_cpu_s'):>7}  "
+                f"{v['statuses']}"
             )
+    print(
+        "(app / db CPU: milliseconds of CPU per request spent by gunicorn's processes / by "
+        "PostgreSQL's, over the run)"
+    )
     for c in (4, 16):
         pg = r[f"pgbench_c{c}"]
         label = f"pgbench -S c{c} (database ceiling)"

@@ -101,7 +101,7 @@ def prepare_database() -> None:
 
 
 @contextmanager
-def gunicorn(**extra_env: str) -> Iterator[None]:
+def gunicorn(**extra_env: str) -> Iterator[subprocess.Popen[bytes]]:
     cmd = [
         PYTHON, "-m", "gunicorn", "config.wsgi:application",
         "--config", "config/gunicorn_conf.py",  # as docker-compose.yml and `make serve`
@@ -112,7 +112,7 @@ def gunicorn(**extra_env: str) -> Iterator[None]:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(**extra_env))
     try:
         wait_until_up(f"http://127.0.0.1:{PORT}/healthz")
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -129,7 +129,15 @@ def wait_until_up(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"gunicorn did not come up at {url}")
 
 
-def wrk(scenario: str, connections: int, *args: str, seconds: int = DURATION) -> dict[str, Any]:
+def wrk(
+    scenario: str,
+    connections: int,
+    *args: str,
+    seconds: int = DURATION,
+    server: subprocess.Popen[bytes] | None = None,
+) -> dict[str, Any]:
+    """One wrk run; with ``server`` (gunicorn's master) also the CPU seconds its processes
+    and PostgreSQL's spent during the run (``app_cpu_s``, ``db_cpu_s``)."""
     script = WORK / f"{scenario}.lua"
     script.write_text(
         (BENCH / "lua" / "report.lua").read_text() + (BENCH / "lua" / scenario).read_text()
@@ -139,14 +147,44 @@ def wrk(scenario: str, connections: int, *args: str, seconds: int = DURATION) ->
         "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script),
         f"http://127.0.0.1:{PORT}", "--", *args,
     ]  # fmt: skip
+    before = cpu_seconds(server) if server else None
     out = sh(cmd)
+    after = cpu_seconds(server) if server else None
     match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
     if match is None:
         raise SystemExit(f"wrk printed no result:\n{out}")
     result: dict[str, Any] = json.loads(match.group(1))
+    if before and after:
+        result["app_cpu_s"] = round(after[0] - before[0], 2)
+        result["db_cpu_s"] = round(after[1] - before[1], 2)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["5xx"] = sum(v for k, v in result["statuses"].items() if k.startswith("5"))
     return result
+
+
+def cpu_seconds(server: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """User and system CPU seconds so far of gunicorn (master and workers) and of every
+    PostgreSQL process, read from Linux's /proc: what a request costs each side."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    app = [server.pid, *map(int, children)]
+    db = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "postgres"]
+    return sum(map(_cpu_ticks, app)) / tick, sum(map(_cpu_ticks, db)) / tick
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:  # gone meanwhile
+        return ""
+
+
+def _cpu_ticks(pid: int | str) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def pgbench(connections: int) -> dict[str, float]:
@@ -180,14 +218,20 @@ def lines(name: str) -> str:
 
 def run_app_scenarios(results: dict[str, Any]) -> None:
     hot_slot = (WORK / "hot_slot.txt").read_text().strip()
-    with gunicorn():
+    with gunicorn() as server:
         wrk("bare.lua", 16, seconds=3)  # warm-up: imports, connections
         for c in (4, 16):
-            results[f"bare_c{c}"] = wrk("bare.lua", c)
+            results[f"bare_c{c}"] = wrk("bare.lua", c, server=server)
             for kind in ("free_slots", "my_appointments", "agenda"):
-                results[f"read_{kind}_c{c}"] = wrk("reads.lua", c, lines("reads"), "2", kind)
-            results[f"booking_c{c}"] = wrk("booking.lua", c, lines(f"book_c{c}"), "2")
-        results["booking_losers_c16"] = wrk("booking.lua", 16, lines("book_c4"), "2", hot_slot)
+                results[f"read_{kind}_c{c}"] = wrk(
+                    "reads.lua", c, lines("reads"), "2", kind, server=server
+                )
+            results[f"booking_c{c}"] = wrk(
+                "booking.lua", c, lines(f"book_c{c}"), "2", server=server
+            )
+        results["booking_losers_c16"] = wrk(
+            "booking.lua", 16, lines("book_c4"), "2", hot_slot, server=server
+        )
     # Audit on and off, interleaved three times: run-to-run noise on a small machine
     # (±15 %) is of the order of the difference measured, so each side merges three runs.
     # Each side's 6,000 input lines split over wrk's 2 threads; a round starts 1,000 lines
@@ -196,9 +240,9 @@ def run_app_scenarios(results: dict[str, Any]) -> None:
     for offset in ("0", "1000", "2000"):
         for side, env in (("on", {}), ("off", {"CAREBOOK_BENCH_AUDIT_OFF": "1"})):
             inputs = lines("book_audit" if side == "on" else "book_noaudit")
-            with gunicorn(**env):
+            with gunicorn(**env) as server:
                 wrk("bare.lua", 16, seconds=2)
-                rounds[side].append(wrk("booking.lua", 16, inputs, "2", "-", offset))
+                rounds[side].append(wrk("booking.lua", 16, inputs, "2", "-", offset, server=server))
     results["booking_audit_on_c16"] = merged(rounds["on"])
     results["booking_audit_off_c16"] = merged(rounds["off"])
 
@@ -216,6 +260,8 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
             statuses[code] = statuses.get(code, 0) + count
     out["statuses"] = statuses
     out["5xx"] = sum(r["5xx"] for r in runs)
+    for key in ("app_cpu_s", "db_cpu_s"):
+        out[key] = round(sum(r.get(key, 0.0) for r in runs), 2)
     out["runs"] = len(runs)
     return out
 
