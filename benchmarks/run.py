@@ -163,13 +163,43 @@ def wrk(
 
 
 def cpu_seconds(server: subprocess.Popen[bytes]) -> tuple[float, float]:
-    """User and system CPU seconds so far of gunicorn (master and workers) and of every
-    PostgreSQL process, read from Linux's /proc: what a request costs each side."""
-    tick = os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) so far of gunicorn (master and workers) and of
+    PostgreSQL (postmaster and backends), read from Linux's /proc. Each side counts its
+    root process's reaped children too, so a backend that closes during a run (Django
+    reconnects after CONN_MAX_AGE) keeps its share."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    app = [server.pid, *map(int, children)]
-    db = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "postgres"]
-    return sum(map(_cpu_ticks, app)) / tick, sum(map(_cpu_ticks, db)) / tick
+    app = _ticks([server.pid, *map(int, children)], root=server.pid)
+    db_pids = [
+        int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "postgres"
+    ]
+    postmaster = next((pid for pid in db_pids if _comm(str(_parent(pid))) != "postgres"), None)
+    db = _ticks(db_pids, root=postmaster)
+    tick = os.sysconf("SC_CLK_TCK")
+    return app / tick, db / tick
+
+
+def _ticks(pids: list[int], *, root: int | None) -> int:
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            if pid == root:
+                total += int(fields[13]) + int(fields[14])  # its reaped children's
+    return total
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (field 3 onwards)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return []
+
+
+def _parent(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else 0
 
 
 def _comm(pid: str) -> str:
@@ -177,14 +207,6 @@ def _comm(pid: str) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:  # gone meanwhile
         return ""
-
-
-def _cpu_ticks(pid: int | str) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def pgbench(connections: int) -> dict[str, float]:
