@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -49,6 +50,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ("name", "url")
     readonly_fields = ("previous_secret", "created_by", "created_at", "updated_at", "circuit")
     actions = ("rotate_secret", "reset_circuit")
+    # A URL typed without a scheme is an https one (Django 6's default; 5.2 still says http).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "url", "events", "is_active")}),
         (

@@ -507,6 +507,28 @@ def test_staff_create_an_endpoint_in_the_admin(client):
     assert endpoint.created_by == staff
 
 
+def test_a_url_typed_without_a_scheme_in_the_admin_is_https(client):
+    # given a staff member adding an endpoint, its URL typed without a scheme
+    client.force_login(StaffFactory(is_superuser=True))
+    form = {
+        "name": "Partner",
+        "url": "partner.example.test/hooks",
+        "events": '["appointment.scheduled"]',
+        "is_active": "on",
+        "secret": "",
+        "rate_per_second": "2",
+        "timeout_seconds": "5",
+        "max_attempts": "4",
+        "breaker_threshold": "3",
+        "breaker_cooldown_seconds": "30",
+    }
+    # when
+    response = client.post("/admin/notifications/webhookendpoint/add/", form)
+    # then it is saved as an https URL, not a plain-text http one
+    assert response.status_code == 302, response.content[:2000]
+    assert WebhookEndpoint.objects.get().url == "https://partner.example.test/hooks"
+
+
 def test_staff_can_close_an_open_circuit_and_waiting_deliveries_go_at_once(receiver, client):
     # given an endpoint whose circuit opened, with a delivery waiting for the cool-down
     receiver.script([500])
