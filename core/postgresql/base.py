@@ -38,9 +38,10 @@ def adapters_with_fast_loader(template: adapt.AdaptersMap, zone: Any) -> adapt.A
 
 
 class UTCTimestamptzLoader:
-    """Makes psycopg's loader, whose class cannot be subclassed (it is a C type). What it
-    adds is the ``timezone`` that Django's cursors compare with their own zone before
-    they would register Django's loader over it."""
+    """Stands in for psycopg's loader class, which cannot be subclassed (a C type):
+    instantiating it gives an instance of psycopg's loader. What it adds is the
+    ``timezone`` attribute that Django's cursors compare with their own zone before they
+    would register Django's loader over it."""
 
     format = Format.TEXT
     timezone = datetime.UTC
