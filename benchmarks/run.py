@@ -137,7 +137,8 @@ def wrk(
     server: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, Any]:
     """One wrk run; with ``server`` (gunicorn's master) also the CPU seconds its processes
-    and PostgreSQL's spent during the run (``app_cpu_s``, ``db_cpu_s``)."""
+    and PostgreSQL's spent during the run (``app_cpu_s``, ``db_cpu_s``), where Linux's
+    /proc tells them (the report shows "-" elsewhere)."""
     script = WORK / f"{scenario}.lua"
     script.write_text(
         (BENCH / "lua" / "report.lua").read_text() + (BENCH / "lua" / scenario).read_text()
@@ -147,9 +148,10 @@ def wrk(
         "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script),
         f"http://127.0.0.1:{PORT}", "--", *args,
     ]  # fmt: skip
-    before = cpu_seconds(server) if server else None
+    measure_cpu = server is not None and Path("/proc/self/stat").exists()  # Linux only
+    before = cpu_seconds(server) if server and measure_cpu else None
     out = sh(cmd)
-    after = cpu_seconds(server) if server else None
+    after = cpu_seconds(server) if server and measure_cpu else None
     match = re.search(r"^BENCH_JSON (.*)$", out, re.MULTILINE)
     if match is None:
         raise SystemExit(f"wrk printed no result:\n{out}")
