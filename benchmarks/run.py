@@ -31,6 +31,8 @@ PYTHON = sys.executable
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 DB_NAME = "carebook_bench"
+# The benchmark's own Redis databases (broker, cache): emptied at the start of each run.
+BROKER_DB, CACHE_DB = 14, 15
 PORT = int(os.environ.get("BENCH_PORT", 8811))
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", 4))
 # gunicorn's default (sync) worker, as docker-compose.yml and `make serve` run it.
@@ -56,8 +58,8 @@ def app_env(**extra: str) -> dict[str, str]:
         # As docker-compose.yml runs the api: connected straight to PostgreSQL (no
         # PgBouncer), so repeated queries are prepared once per connection.
         DATABASE_PREPARE_THRESHOLD="5",
-        CELERY_BROKER_URL=f"{REDIS}/14",
-        CACHE_URL=f"{REDIS}/15",
+        CELERY_BROKER_URL=f"{REDIS}/{BROKER_DB}",
+        CACHE_URL=f"{REDIS}/{CACHE_DB}",
         JWT_ACCESS_MINUTES="240",
         THROTTLE_AUTH_RATE="100000/min",
         LOG_LEVEL="WARNING",
@@ -89,6 +91,15 @@ def sh(cmd: list[str], env: dict[str, str] | None = None, **kw: Any) -> str:
 
 def psql(sql: str, db: str = "postgres") -> None:
     sh(["psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+
+
+def clear_redis() -> None:
+    """No worker runs here, so each run leaves its bookings' outbox deliveries queued in
+    the broker database (about 25,000); the next run starts from an empty one again."""
+    import redis
+
+    for db in (BROKER_DB, CACHE_DB):
+        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
 
 
 def prepare_database() -> None:
@@ -304,6 +315,7 @@ def main() -> None:
         "machine": machine(),
         "gunicorn": {"class": WORKER_CLASS, "workers": WORKERS, "threads": THREADS_PER_WORKER},
     }
+    clear_redis()
     if not options.skip_seed:
         print("== seeding PostgreSQL", flush=True)
         prepare_database()
