@@ -480,24 +480,31 @@ def test_endpoint_save_generates_a_secret_and_validates():
     assert WebhookEndpoint.objects.count() == 1
 
 
+ADMIN_ADD_ENDPOINT = "/admin/notifications/webhookendpoint/add/"
+
+
+def admin_endpoint_form(*, url: str) -> dict[str, str]:
+    """The admin's "add webhook endpoint" form, filled in as staff would."""
+    return {
+        "name": "Partner",
+        "url": url,
+        "events": '["appointment.scheduled"]',
+        "is_active": "on",
+        "secret": "",
+        "rate_per_second": "2",
+        "timeout_seconds": "5",
+        "max_attempts": "4",
+        "breaker_threshold": "3",
+        "breaker_cooldown_seconds": "30",
+    }
+
+
 def test_staff_create_an_endpoint_in_the_admin(client):
     staff = StaffFactory(is_superuser=True)
     client.force_login(staff)
 
     response = client.post(
-        "/admin/notifications/webhookendpoint/add/",
-        {
-            "name": "Partner",
-            "url": "https://partner.example.test/hooks",
-            "events": '["appointment.scheduled"]',
-            "is_active": "on",
-            "secret": "",
-            "rate_per_second": "2",
-            "timeout_seconds": "5",
-            "max_attempts": "4",
-            "breaker_threshold": "3",
-            "breaker_cooldown_seconds": "30",
-        },
+        ADMIN_ADD_ENDPOINT, admin_endpoint_form(url="https://partner.example.test/hooks")
     )
 
     assert response.status_code == 302, response.content[:2000]
@@ -510,20 +517,10 @@ def test_staff_create_an_endpoint_in_the_admin(client):
 def test_a_url_typed_without_a_scheme_in_the_admin_is_https(client):
     # given a staff member adding an endpoint, its URL typed without a scheme
     client.force_login(StaffFactory(is_superuser=True))
-    form = {
-        "name": "Partner",
-        "url": "partner.example.test/hooks",
-        "events": '["appointment.scheduled"]',
-        "is_active": "on",
-        "secret": "",
-        "rate_per_second": "2",
-        "timeout_seconds": "5",
-        "max_attempts": "4",
-        "breaker_threshold": "3",
-        "breaker_cooldown_seconds": "30",
-    }
     # when
-    response = client.post("/admin/notifications/webhookendpoint/add/", form)
+    response = client.post(
+        ADMIN_ADD_ENDPOINT, admin_endpoint_form(url="partner.example.test/hooks")
+    )
     # then it is saved as an https URL, not a plain-text http one
     assert response.status_code == 302, response.content[:2000]
     assert WebhookEndpoint.objects.get().url == "https://partner.example.test/hooks"

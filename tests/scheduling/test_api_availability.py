@@ -8,7 +8,14 @@ import pytest
 
 from scheduling import services
 from scheduling.models import AvailabilityRule, Slot
-from tests.factories import DoctorFactory, PatientFactory, PsychologistFactory, StaffFactory
+from scheduling.serializers import SlotOutput
+from tests.factories import (
+    DoctorFactory,
+    PatientFactory,
+    PsychologistFactory,
+    SlotFactory,
+    StaffFactory,
+)
 from tests.scheduling.conftest import hours_from_now
 
 pytestmark = pytest.mark.django_db
@@ -240,6 +247,19 @@ def test_list_filters_by_clinician_and_time(client_for, doctor, patient, slot_at
 
     assert [s["id"] for s in by_clinician["results"]] == [early.pk, late.pk]
     assert [s["id"] for s in in_window["results"]] == [late.pk]
+
+
+def test_list_rows_are_sent_as_the_slot_serializer_writes_them(client_for, doctor, slot_at):
+    # given slots of each status, one starting at a time with microseconds
+    slots = [slot_at(doctor, 48), slot_at(doctor, 72, status=Slot.Status.WITHDRAWN)]
+    odd = hours_from_now(96).replace(microsecond=123456)
+    slots.append(SlotFactory(clinician=doctor, start=odd, end=odd + timedelta(minutes=30)))
+    # when their clinician lists them (a list whose times orjson writes, core.renderers)
+    response = client_for(doctor).get(URL)
+    # then each row is what SlotOutput writes for that slot, to the character
+    assert response.status_code == 200
+    assert response.json()["results"] == [SlotOutput().to_representation(s) for s in slots]
+    assert response.json()["results"][2]["start"].endswith(".123456Z")
 
 
 @pytest.mark.parametrize(
