@@ -3,13 +3,16 @@
 # (SQLite under .data/, kombu's filesystem broker). Set DATABASE_URL and
 # CELERY_BROKER_URL to run on PostgreSQL and Redis.
 PYTHON ?= python3
+# Local targets run as development unless the shell says otherwise: config/settings.py
+# treats an unset DJANGO_ENV as production (real secrets required, DEBUG refused).
+export DJANGO_ENV ?= development
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 WEB_PORT ?= 8000
 GUNICORN_WORKERS ?= 4
 
-.PHONY: install migrate demo run serve worker beat test lint typecheck check bench clean
+.PHONY: install migrate demo run serve worker beat test lint typecheck check bench bench-deps clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +64,11 @@ check: lint typecheck test
 # Benchmarks on loopback: gunicorn on PostgreSQL and Redis (BENCH_PG, BENCH_REDIS), wrk, pgbench.
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# What `make bench` runs besides Python (Debian packages; needs root, as .ci/run does).
+bench-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		wrk postgresql-client postgresql
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache staticfiles

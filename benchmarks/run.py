@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -301,6 +302,47 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# What the benchmark runs besides Python, and the Debian package that brings each.
+TOOLS = {"wrk": "wrk", "pgbench": "postgresql", "psql": "postgresql-client"}
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def preflight() -> None:
+    """Say what is missing and how to get it, instead of failing with a traceback."""
+    problems = []
+    missing = missing_tools()
+    if missing:
+        packages = " ".join(sorted({TOOLS[tool] for tool in missing}))
+        problems.append(
+            f"missing {', '.join(missing)}: run `make bench-deps` (apt-get install {packages})"
+        )
+    if shutil.which("psql") and not reachable_postgres():
+        problems.append(f"PostgreSQL is not reachable at {PG} (set BENCH_PG)")
+    if not reachable_redis():
+        problems.append(f"Redis is not reachable at {REDIS} (set BENCH_REDIS)")
+    if problems:
+        raise SystemExit("make bench needs:\n  - " + "\n  - ".join(problems))
+
+
+def reachable_postgres() -> bool:
+    probe = [
+        "psql", f"{PG}/postgres", "-tAc", "SELECT 1",
+    ]  # fmt: skip
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def reachable_redis() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -309,6 +351,7 @@ def main() -> None:
         help="reuse the last seeded database (reads only: its booking inputs are spent)",
     )
     options = parser.parse_args()
+    preflight()
     WORK.mkdir(exist_ok=True)
     started = time.monotonic()
     results: dict[str, Any] = {
