@@ -109,6 +109,9 @@ def import_in_child(path: Path, mode: str) -> dict[str, float]:
 def child(path: Path, mode: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Run by hand on a scratch database (the docstring's command): development settings,
+    # as before DJANGO_ENV became required; benchmarks/run.py passes "benchmark".
+    os.environ.setdefault("DJANGO_ENV", "development")
     import django
 
     django.setup()

@@ -2,7 +2,8 @@
 
 With no environment set, Carebook runs on embedded defaults (a SQLite file under
 ``.data/`` and kombu's filesystem broker) so ``make run`` needs no other service.
-``DJANGO_ENV=production`` refuses to start without a real ``SECRET_KEY``.
+Outside ``DJANGO_ENV`` development or test (unset counts as production) Carebook refuses
+to start without real secrets or with DEBUG on (``_require_secret`` below).
 """
 
 from datetime import timedelta
@@ -22,17 +23,82 @@ DATA_DIR.mkdir(exist_ok=True)  # the embedded SQLite file and filesystem broker 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DJANGO_ENV = env.str("DJANGO_ENV", default="development")
-IS_PRODUCTION = DJANGO_ENV == "production"
-
-DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
-# Local-only key; production refuses it below.
-_DEV_SECRET_KEY = "django-insecure-carebook-local-development-only"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default="" if IS_PRODUCTION else _DEV_SECRET_KEY)
-if IS_PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure") or DEBUG):
+# Fail closed: only an explicit "development" or "test" may run on built-in development
+# secrets or with DEBUG on. Unset means production rules (``make`` sets development for
+# the local targets); "benchmark" is production-like without HTTPS (benchmarks/run.py).
+DEV_ENVS = frozenset({"development", "test"})
+KNOWN_ENVS = DEV_ENVS | {"benchmark", "production"}
+_django_env = env.str("DJANGO_ENV", default="")
+if _django_env and _django_env not in KNOWN_ENVS:
     raise ImproperlyConfigured(
-        "DJANGO_ENV=production needs SECRET_KEY (50+ random characters) and DEBUG off."
+        f"DJANGO_ENV={_django_env!r} is not one of {', '.join(sorted(KNOWN_ENVS))}."
     )
+DJANGO_ENV = _django_env or "production"
+IS_DEVELOPMENT = DJANGO_ENV in DEV_ENVS
+IS_PRODUCTION = DJANGO_ENV == "production"
+_ENV_LABEL = f"DJANGO_ENV={_django_env}" if _django_env else "DJANGO_ENV unset (production rules)"
+# Markers of keys that were never meant to leave a laptop (Django's generated dev keys,
+# this file's own defaults, common placeholders).
+_WEAK_SECRET_MARKERS = ("django-insecure", "insecure", "changeme", "change-me", "placeholder")
+
+
+def _check_secret(name: str, value: str, min_length: int) -> str:
+    """``value`` if it may sign or key things outside development; else ImproperlyConfigured
+    naming the variable and the rule (never the value)."""
+    hint = (
+        f"{name} must be {min_length}+ random characters, e.g. "
+        f"python -c 'import secrets; print(secrets.token_urlsafe({min_length}))'; "
+        "for local use set DJANGO_ENV=development."
+    )
+    if not value:
+        problem = "is not set"
+    elif len(value) < min_length:
+        problem = f"is too short ({len(value)} characters)"
+    elif any(marker in value.lower() for marker in _WEAK_SECRET_MARKERS):
+        problem = "is a development or placeholder value"
+    elif len(set(value)) < 5:  # Django's own security.W009 rule
+        problem = "has too few distinct characters"
+    else:
+        return value
+    raise ImproperlyConfigured(f"{_ENV_LABEL}: {name} {problem}. {hint}")
+
+
+def _require_secret(
+    name: str, min_length: int = 50, *, dev_default: str | None = None, optional: bool = False
+) -> str:
+    """The secret in environment variable ``name``.
+
+    In development and test a missing value falls back to a fixed, public, development-only
+    default (so sessions and tokens survive a restart). Everywhere else a missing, short,
+    placeholder or low-variety value refuses to start; ``optional`` lets an unset variable
+    through as "" (the feature it keys stays off, or the caller falls back).
+    """
+    value = env.str(name, default="")
+    if optional and not value:
+        return ""
+    if IS_DEVELOPMENT:
+        return value or dev_default or f"django-insecure-carebook-{name.lower()}-development-only"
+    return _check_secret(name, value, min_length)
+
+
+DEBUG = env.bool("DEBUG", default=IS_DEVELOPMENT)
+if DEBUG and not IS_DEVELOPMENT:
+    raise ImproperlyConfigured(
+        f"{_ENV_LABEL}: DEBUG is on. DEBUG is for DJANGO_ENV=development or test only."
+    )
+# Local-only key: refused by _require_secret outside development and test.
+_DEV_SECRET_KEY = "django-insecure-carebook-local-development-only"  # noqa: S105
+SECRET_KEY = _require_secret("SECRET_KEY", dev_default=_DEV_SECRET_KEY)
+# Rotation: the previous key(s) still verify sessions and password-reset links until
+# removed (docs/security.md); each must pass the same rule.
+SECRET_KEY_FALLBACKS = [
+    key if IS_DEVELOPMENT else _check_secret("SECRET_KEY_FALLBACKS", key, 50)
+    for key in env.list("SECRET_KEY_FALLBACKS", default=[])
+]
+# JWTs are signed with their own key so that an operator can invalidate every access and
+# refresh token without logging out admin sessions or voiding reset links; unset, they
+# are signed with SECRET_KEY (and rotate with it).
+JWT_SIGNING_KEY = _require_secret("JWT_SIGNING_KEY", optional=True) or SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
@@ -247,7 +313,7 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
-    "SIGNING_KEY": SECRET_KEY,
+    "SIGNING_KEY": JWT_SIGNING_KEY,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -319,6 +385,9 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=25)
 # Benchmark knob only (benchmarks/run.py measures the booking path with and without the
 # audit write). Never set it anywhere else: SPEC invariant 5 needs every audit row.
 AUDIT_ENABLED = not env.bool("CAREBOOK_BENCH_AUDIT_OFF", default=False)
+# Keys the fingerprints that audit rows keep instead of clinical values (core.audit.
+# fingerprint). Outside the database so that a database reader cannot confirm a guess.
+AUDIT_FINGERPRINT_KEY = _require_secret("AUDIT_FINGERPRINT_KEY", 32)
 if IS_PRODUCTION and not AUDIT_ENABLED:
     raise ImproperlyConfigured("CAREBOOK_BENCH_AUDIT_OFF is refused in production.")
 
@@ -348,6 +417,9 @@ DIRECTORY_SYNC_BREAKER_COOLDOWN_SECONDS = env.float(
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Carebook <no-reply@carebook.example>")
+# Seconds per SMTP socket operation; a stalled mail server must not hold a worker (mail is
+# sent after commit by notifications.services.notification_deliver, never in a transaction).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Observability (docs/observability.md): one JSON object per log line, web and worker.
 LOGGING = logging_config(
@@ -363,7 +435,8 @@ DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 # /metrics answers these client networks (REMOTE_ADDR), or the bearer token if one is set.
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
-METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# Unset: token access stays off (the CIDR allow-list alone).
+METRICS_BEARER_TOKEN = _require_secret("METRICS_BEARER_TOKEN", 32, optional=True)
 # /readyz gives each check this long, so a dead broker or database answers quickly.
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 

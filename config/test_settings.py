@@ -2,6 +2,11 @@
 
 import os
 
+# These are the test settings whatever the shell says: development secrets are allowed
+# here (config/settings.py refuses them elsewhere), and child processes that tests start
+# with config.settings inherit the same permission.
+os.environ["DJANGO_ENV"] = "test"
+
 from .settings import *  # noqa: F403
 from .settings import CACHES, DATABASES, REST_FRAMEWORK
 

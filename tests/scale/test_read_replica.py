@@ -152,6 +152,8 @@ def _production_settings(**env: str) -> dict:
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Development secrets: an unset DJANGO_ENV means production rules (config/settings.py).
+        "DJANGO_ENV": "development",
         "DATABASE_URL": "postgres://carebook@primary.example:5432/carebook",
         "LOG_LEVEL": "ERROR",
         **env,

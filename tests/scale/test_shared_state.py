@@ -68,6 +68,8 @@ def api_process(email: str, ip: str, passwords: list[str], **env: str) -> list[l
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Development secrets: an unset DJANGO_ENV means production rules (config/settings.py).
+        "DJANGO_ENV": "development",
         "DATABASE_URL": _database_url(),
         # This test worker's own cache database (config/test_settings.py), not the shared one.
         "CACHE_URL": str(settings.CACHES["default"]["LOCATION"]),
