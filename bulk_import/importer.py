@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from bulk_import.csv_source import Record, iter_records
 from bulk_import.upsert import BatchOutcome, BatchStream, StagedRow, Upserter, upserter_for
 from bulk_import.validation import RowError, normalise, row_errors, rows_valid
+from core.csv_safety import csv_cell
 from core.metrics import IMPORT_ROWS, count_on_commit
 
 IMPORT_BATCH_ROWS = 10_000  # one transaction each; measured: larger batches gain <3 %
@@ -72,7 +73,8 @@ class RejectSink:
     def add_row(self, errors: list[RowError]) -> None:
         self.rows += 1
         for error in errors:
-            self.writer.writerow((error.row, error.field, error.message))
+            # The field and message can echo the uploaded file: no formula in a spreadsheet.
+            self.writer.writerow((error.row, csv_cell(error.field), csv_cell(error.message)))
             if len(self.first) < MAX_REJECTS_IN_JOB:
                 self.first.append(error.as_dict())
 

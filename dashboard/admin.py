@@ -17,10 +17,9 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.csv_safety import csv_row
 
 SECRET_FIELDS = frozenset({"password"})
-# A cell starting with one of these would run as a formula in a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Echo:
@@ -32,17 +31,12 @@ def export_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     return [field for field in model._meta.concrete_fields if field.name not in SECRET_FIELDS]
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_rows(queryset: QuerySet[Any], fields: list[models.Field[Any, Any]]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow([field.name for field in fields])
     names = [field.attname for field in fields]
     for row in queryset.values_list(*names).iterator(chunk_size=2000):
-        yield writer.writerow([_cell(value) for value in row])
+        yield writer.writerow(csv_row(row))
 
 
 @admin.action(description="Export the selected rows as CSV", permissions=["view"])
