@@ -415,6 +415,11 @@ DIRECTORY_SYNC_BREAKER_COOLDOWN_SECONDS = env.float(
     "DIRECTORY_SYNC_BREAKER_COOLDOWN_SECONDS", default=30.0
 )
 
+# Webhook URLs may only reach public addresses (notifications/egress.py, the SSRF guard);
+# this admits loopback too, for a receiver on the same machine in development. Never
+# private, link-local or cloud-metadata addresses.
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Carebook <no-reply@carebook.example>")
 # Seconds per SMTP socket operation; a stalled mail server must not hold a worker (mail is

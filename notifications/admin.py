@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -11,6 +12,7 @@ from django.http import HttpRequest
 
 from core.errors import DomainError
 from core.resilience import BreakerState
+from notifications.egress import webhook_url_check
 from notifications.models import Notification, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks import (
     endpoint_breaker,
@@ -43,6 +45,21 @@ class NotificationAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    """Refuses a loopback, private or metadata URL on the form (the service checks too).
+
+    No Meta: the admin builds the model form's fields from its fieldsets.
+    """
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        try:
+            webhook_url_check(url)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "is_active", "rate_per_second", "circuit", "updated_at")
@@ -50,6 +67,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ("name", "url")
     readonly_fields = ("previous_secret", "created_by", "created_at", "updated_at", "circuit")
     actions = ("rotate_secret", "reset_circuit")
+    form = WebhookEndpointForm
     # A URL typed without a scheme is an https one (Django 6's default; 5.2 still says http).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (

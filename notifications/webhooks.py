@@ -33,6 +33,13 @@ from core.resilience import (
     RateLimiter,
     backoff_delay,
 )
+from notifications.egress import (
+    DestinationRefused,
+    Resolver,
+    destination_resolve,
+    pinned_request,
+    webhook_url_check,
+)
 from notifications.lock_objects import webhook_endpoint_lock
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import EventLike
@@ -61,6 +68,9 @@ LEASE_MARGIN_SECONDS = 30.0
 SWEEP_BATCH_SIZE = 200
 SWEEP_GRACE_SECONDS = 30.0
 USER_AGENT = "Carebook-Webhooks/1"
+# Of a failed delivery's response body, only this much is read and kept (for the admin):
+# a receiver, or whatever a URL points at, must not fill the worker's memory or our rows.
+MAX_ERROR_BODY_BYTES = 2048
 ENDPOINT_FIELDS = (
     "name",
     "url",
@@ -84,6 +94,7 @@ def new_webhook_secret() -> str:
 def _validate_endpoint(endpoint: WebhookEndpoint) -> None:
     if not endpoint.url.startswith(("https://", "http://")):
         raise InvalidRequest("The URL must be http(s).", code="invalid_webhook_url")
+    webhook_url_check(endpoint.url)  # no loopback, private or metadata address (SSRF)
     events = endpoint.events
     if (
         not isinstance(events, list)
@@ -96,10 +107,15 @@ def _validate_endpoint(endpoint: WebhookEndpoint) -> None:
         )
 
 
-@transaction.atomic
 def webhook_endpoint_save(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
     """Create or update an endpoint (the admin form has validated the fields)."""
+    # Checking the URL resolves its host: a DNS wait, so before the transaction opens.
     _validate_endpoint(endpoint)
+    return _endpoint_write(endpoint=endpoint, actor=actor)
+
+
+@transaction.atomic
+def _endpoint_write(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
     creating = endpoint.pk is None
     if creating:
         endpoint.secret = endpoint.secret or new_webhook_secret()
@@ -272,9 +288,15 @@ def _release(delivery: WebhookDelivery, retry_in: float) -> None:
 
 
 def webhook_delivery_attempt(
-    *, delivery_id: int, transport: httpx.BaseTransport | None = None
+    *,
+    delivery_id: int,
+    transport: httpx.BaseTransport | None = None,
+    resolver: Resolver | None = None,
 ) -> AttemptOutcome:
-    """Try one delivery once, if it is due and the endpoint's breaker and rate allow."""
+    """Try one delivery once, if it is due and the endpoint's breaker and rate allow.
+
+    ``transport`` and ``resolver`` stand in for the network and DNS in tests.
+    """
     lease = 60.0 + LEASE_MARGIN_SECONDS + MAX_RATE_WAIT_SECONDS
     delivery = _claim(delivery_id, lease)
     if delivery is None:
@@ -299,7 +321,9 @@ def webhook_delivery_attempt(
         return _refused_by_breaker(delivery, decision.state, decision.retry_in)
     _publish_state(endpoint, decision.state)
 
-    response_code, error, retry_after, duration_ms, started = _post(delivery, endpoint, transport)
+    response_code, error, retry_after, duration_ms, started = _post(
+        delivery, endpoint, transport, resolver
+    )
     succeeded = response_code is not None and 200 <= response_code < 300
     # A 429 means the receiver is alive and asking us to slow down: not a breaker failure.
     state = breaker.success() if succeeded or response_code == 429 else breaker.failure()
@@ -321,6 +345,7 @@ def _post(
     delivery: WebhookDelivery,
     endpoint: WebhookEndpoint,
     transport: httpx.BaseTransport | None,
+    resolver: Resolver | None,
 ) -> tuple[int | None, str, float | None, int, datetime]:
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
@@ -330,6 +355,8 @@ def _post(
         EVENT_ID_HEADER: str(delivery.event_id),
         EVENT_TYPE_HEADER: delivery.event_type,
         DELIVERY_ID_HEADER: str(delivery.pk),
+        # An error body is read raw and cut short: never inflate a compressed one.
+        "Accept-Encoding": "identity",
     }
     timeout = httpx.Timeout(endpoint.timeout_seconds, connect=min(5.0, endpoint.timeout_seconds))
     started = timezone.now()
@@ -338,19 +365,52 @@ def _post(
     error = ""
     retry_after: float | None = None
     try:
+        # Resolved once; the request goes to a checked address (DNS rebinding: no 2nd lookup).
+        destination = destination_resolve(endpoint.url, resolver=resolver)
         # trust_env=False: no proxy from the environment; never follow redirects.
         with httpx.Client(timeout=timeout, trust_env=False, transport=transport) as client:
-            response = client.post(endpoint.url, content=body, headers=headers)
-        code = response.status_code
-        if not 200 <= code < 300:
-            error = f"HTTP {code}: {response.text[:200]}"
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            for number, address in enumerate(destination.addresses, start=1):
+                url, host_header, extensions = pinned_request(destination, address)
+                request = client.build_request(
+                    "POST", url, content=body, headers={**headers, **host_header}
+                )
+                request.extensions.update(extensions)
+                try:
+                    response = client.send(request, stream=True)
+                except httpx.ConnectError:
+                    if number == len(destination.addresses):
+                        raise
+                    continue  # the name's next checked address, as a browser would
+                try:
+                    code = response.status_code
+                    if not 200 <= code < 300:
+                        deadline = clock + endpoint.timeout_seconds
+                        error = f"HTTP {code}: {_body_start(response, deadline)}"
+                        retry_after = _retry_after(response.headers.get("Retry-After"))
+                finally:
+                    response.close()
+                break
+    except DestinationRefused as exc:
+        error = f"refused: {exc.message}"[:500]
     except httpx.TimeoutException as exc:
         error = f"timeout after {endpoint.timeout_seconds}s ({type(exc).__name__})"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration_ms = int((time.monotonic() - clock) * 1000)
     return code, error, retry_after, duration_ms, started
+
+
+def _body_start(response: httpx.Response, deadline: float) -> str:
+    """The first MAX_ERROR_BODY_BYTES of the body, read raw, within the attempt's time."""
+    received = b""
+    try:
+        for chunk in response.iter_raw():
+            received += chunk
+            if len(received) >= MAX_ERROR_BODY_BYTES or time.monotonic() >= deadline:
+                break
+    except httpx.HTTPError:
+        pass  # the status code is the outcome; a body cut off midway is still worth showing
+    return received[:MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -9,6 +9,7 @@ the Carebook signature with the documented scheme and answer 401 when it does no
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from core import resilience
+from notifications import egress
 from notifications.signing import SIGNATURE_HEADER, SignatureError, verify_signature
 
 
@@ -101,6 +103,31 @@ def receiver() -> Iterator[Receiver]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class FakeDns:
+    """Answers for host names, so that no test asks a real DNS server (the machine's
+    resolver is not on loopback). An unknown name does not resolve."""
+
+    answers: dict[str, list[str]] = field(
+        default_factory=lambda: {"localhost": ["127.0.0.1", "::1"]}
+    )
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return list(self.answers[host])
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    """Every webhook URL check and delivery resolves names here, never on the network."""
+    dns = FakeDns()
+    monkeypatch.setattr(egress, "system_resolve", dns)
+    return dns
 
 
 @pytest.fixture(autouse=True)
