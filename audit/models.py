@@ -35,19 +35,53 @@ class AuditEvent(models.Model):
 
 
 class AuditSeal(models.Model):
-    """One link of the hash chain: ``hash = sha256(prev_hash + canonical JSON of event)``.
+    """One link of the hash chain: ``hash = HMAC-SHA256(key, prev_hash + canonical JSON of
+    event)``, the key named by ``key_id`` (``audit.keys``).
 
     The chain runs in this table's id order (seal order), not in event id order, so
-    events committed out of id order are simply sealed later.
+    events committed out of id order are simply sealed later. Links sealed before the
+    chain was keyed have ``key_id == ""`` (plain sha256) and no ``position``; they are
+    accepted only before the first keyed link (``audit.services``).
     """
 
     event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     sealed_at = models.DateTimeField(default=timezone.now)
+    key_id = models.CharField(max_length=16, blank=True, default="")
+    # 1-based place in the chain, so the published head can say how long the chain is
+    # without counting the table.
+    position = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return f"seal #{self.pk} of event #{self.event_id}"
+
+
+class AuditChainCheckpoint(models.Model):
+    """How far the periodic verification has checked the chain, and what it found.
+
+    One row (pk 1), written by ``audit.verify_chain``; the admin index reads it instead of
+    walking the chain. Derived state, not evidence: ``verify_audit_log`` walks the whole
+    chain and checks a published head.
+    """
+
+    SINGLETON_PK = 1
+
+    # The last link found intact; the next run resumes after it.
+    verified_seal_id = models.BigIntegerField(default=0)
+    verified_hash = models.CharField(max_length=64, default="0" * 64)
+    verified_count = models.BigIntegerField(default=0)
+    keyed_seen = models.BooleanField(default=False)
+    ok = models.BooleanField(default=True)
+    broken_seal_id = models.BigIntegerField(null=True, blank=True)
+    broken_event_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    unsealed = models.BigIntegerField(default=0)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        state = "intact" if self.ok else f"broken at seal #{self.broken_seal_id}"
+        return f"audit chain {state} up to seal #{self.verified_seal_id}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from audit.models import AuditEvent
+from audit.models import AuditChainCheckpoint, AuditEvent
 
 
 def audit_event_list(
@@ -39,3 +39,8 @@ def audit_event_list(
     if occurred_to is not None:
         events = events.filter(occurred_at__lt=occurred_to)
     return events
+
+
+def audit_chain_checkpoint() -> AuditChainCheckpoint | None:
+    """What the periodic verification last stored (one row; None before its first run)."""
+    return AuditChainCheckpoint.objects.filter(pk=AuditChainCheckpoint.SINGLETON_PK).first()

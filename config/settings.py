@@ -372,6 +372,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
     "audit-seal": {"task": "audit.seal", "schedule": 300.0, "kwargs": {"full": True}},
+    # Extends the verified part of the chain from its checkpoint (the admin index shows it).
+    "audit-verify": {"task": "audit.verify_chain", "schedule": 60.0},
     "notification-reminders": {"task": "notifications.send_reminders", "schedule": 300.0},
     "notification-retry-failed": {"task": "notifications.retry_failed", "schedule": 300.0},
     "webhook-sweep": {"task": "notifications.webhook_sweep", "schedule": 60.0},
@@ -385,6 +387,20 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=25)
 # Benchmark knob only (benchmarks/run.py measures the booking path with and without the
 # audit write). Never set it anywhere else: SPEC invariant 5 needs every audit row.
 AUDIT_ENABLED = not env.bool("CAREBOOK_BENCH_AUDIT_OFF", default=False)
+# Keys the audit hash chain (HMAC-SHA256, audit/keys.py). Only what seals or verifies the
+# chain needs it (the worker, an operator's verify_audit_log), so the api runs without it;
+# unset outside development, sealing refuses to run. Retired keys stay listed to verify the
+# seals they made (rotation: docs/events-audit-jobs.md). Never stored in the database.
+AUDIT_CHAIN_KEY = _require_secret(
+    "AUDIT_CHAIN_KEY",
+    32,
+    dev_default="insecure-carebook-audit-chain-key-development-only",
+    optional=not IS_DEVELOPMENT,
+)
+AUDIT_CHAIN_OLD_KEYS = [
+    key if IS_DEVELOPMENT else _check_secret("AUDIT_CHAIN_OLD_KEYS", key, 32)
+    for key in env.list("AUDIT_CHAIN_OLD_KEYS", default=[])
+]
 # Keys the fingerprints that audit rows keep instead of clinical values (core.audit.
 # fingerprint). Outside the database so that a database reader cannot confirm a guess.
 AUDIT_FINGERPRINT_KEY = _require_secret("AUDIT_FINGERPRINT_KEY", 32)

@@ -58,6 +58,7 @@ class TestClinicOverview:
             recipient=patient, event_id=uuid.uuid4(), kind="appointment_scheduled",
             status="failed", last_error="SMTP down",
         )  # fmt: skip
+        audit_chain_status(refresh=True)  # the worker's periodic chain check has run
 
         # when staff open the admin index
         page = admin_client.get("/admin/").content.decode()

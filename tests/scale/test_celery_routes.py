@@ -28,6 +28,7 @@ EXPECTED_QUEUE = {
     "bulk_import.run_directory_sync": "imports",
     "reports.build_report": "reports",
     "audit.seal": "celery",
+    "audit.verify_chain": "celery",
     "scheduling.expand_rules": "celery",
 }
 
