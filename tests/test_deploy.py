@@ -25,11 +25,14 @@ def _compose_binary() -> Path:
 
 
 COMPOSE_BIN = _compose_binary()
+APPS = ("api", "worker", "beat")
 METRICS_TOKEN = "example-only-metrics-token-0123456789abcdef"
 REQUIRED_ENV = {
     "SECRET_KEY": "x" * 60,
     "GRAFANA_ADMIN_PASSWORD": "example-only",
     "METRICS_BEARER_TOKEN": METRICS_TOKEN,
+    "POSTGRES_APP_PASSWORD": "example-only-runtime-password",
+    "AUDIT_CHAIN_KEY": "example-only-audit-chain-key-0123456789",
 }
 
 
@@ -53,6 +56,7 @@ def resolved() -> dict:
 
 def test_compose_file_is_valid_for_compose_v2(resolved):
     assert set(resolved["services"]) == {
+        "migrate",
         "api",
         "worker",
         "beat",
@@ -189,3 +193,50 @@ def test_compose_refuses_to_start_without_a_metrics_token():
     result = compose_config(COMPOSE_FILE, {**REQUIRED_ENV, "METRICS_BEARER_TOKEN": ""})
     assert result.returncode != 0
     assert "METRICS_BEARER_TOKEN" in result.stderr
+
+
+# --- database roles: the owner migrates, the app runs as the runtime role ----------------
+
+
+def _database_user(url: str) -> str:
+    return url.split("://", 1)[1].split(":", 1)[0]
+
+
+def test_migrations_run_as_the_owner_and_the_app_as_the_runtime_role(resolved):
+    services = resolved["services"]
+    migrate = services["migrate"]
+    owner = _database_user(migrate["environment"]["DATABASE_URL"])
+    runtime = {_database_user(services[name]["environment"]["DATABASE_URL"]) for name in APPS}
+    # one runtime role for every app process, and it is not the owner
+    assert len(runtime) == 1
+    assert owner not in runtime
+    # the migrate job migrates, then grants exactly that role its privileges
+    command = " ".join(migrate["command"])
+    assert "manage.py migrate" in command
+    assert f"db_grant_runtime_role --role {runtime.pop()}" in command
+    assert migrate["restart"] == "no"
+    # the app processes start only after it succeeded, and never migrate themselves
+    for name in APPS:
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert "migrate" not in " ".join(services[name]["command"])
+    # and only the migrate job holds the owner's credentials
+    for name, service in services.items():
+        if name != "migrate":
+            urls = [v for v in (service.get("environment") or {}).values() if "://" in str(v)]
+            assert not any(f"//{owner}:" in url for url in urls), name
+
+
+def test_only_the_worker_holds_the_audit_chain_key(resolved):
+    services = resolved["services"]
+    assert services["worker"]["environment"]["AUDIT_CHAIN_KEY"] == REQUIRED_ENV["AUDIT_CHAIN_KEY"]
+    for name in ("api", "beat", "migrate"):
+        assert "AUDIT_CHAIN_KEY" not in services[name]["environment"], name
+
+
+def test_compose_refuses_to_start_without_the_runtime_password_or_the_chain_key():
+    for name in ("POSTGRES_APP_PASSWORD", "AUDIT_CHAIN_KEY"):
+        result = compose_config(COMPOSE_FILE, {**REQUIRED_ENV, name: ""})
+        assert result.returncode != 0
+        assert name in result.stderr
