@@ -19,8 +19,10 @@ RUN groupadd --system carebook && useradd --system --gid carebook --home /app ca
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=carebook:carebook . .
-# collectstatic needs settings to import; a throwaway key is used for this build step only.
+# collectstatic needs settings to import; throwaway keys are used for this build step only
+# (production refuses to start without each required secret: config/settings.py).
 RUN SECRET_KEY=build-only-collectstatic-key-not-used-at-runtime-0000000000 \
+    AUDIT_FINGERPRINT_KEY=build-only-audit-key-not-used-at-runtime-000 \
     ALLOWED_HOSTS=localhost DATABASE_URL=sqlite:////tmp/build.sqlite3 \
     python manage.py collectstatic --noinput \
  && mkdir -p /app/.data /tmp/prometheus && chown -R carebook:carebook /app/.data /tmp/prometheus

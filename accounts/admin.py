@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, PatientProfile, Role, User
 from accounts.services import (
     STAFF_EDITABLE_FIELDS,
     normalize_email,
+    password_reset_link_send,
     user_create,
     user_update,
 )
+from core.errors import DomainError
 
 
 class UserAddForm(BaseUserCreationForm):
@@ -95,6 +100,8 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
+    actions = ["send_password_reset_link", "deactivate"]
+
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: User) -> str:
         return obj.full_name
@@ -102,8 +109,77 @@ class UserAdmin(DjangoUserAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))
         if not getattr(request.user, "is_superuser", False):
-            fields += ("is_superuser", "user_permissions")  # no self-promotion
+            # No self-promotion; groups carry admin permissions (the staff group follows
+            # the role: accounts.staff_group).
+            fields += ("is_superuser", "user_permissions", "groups")
         return fields
+
+    # --- account boundaries: only a superuser changes a superuser ------------------------
+    # Change form, password view, delete and every action ask these with the object.
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not _is_superuser(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not _is_superuser(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        # The bulk "delete selected" action checks the model permission only.
+        if not _is_superuser(request) and queryset.filter(is_superuser=True).exists():
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Setting another person's password is a superuser's break-glass tool (audited by
+        ``User.save``); staff send a reset link (the action) or deactivate instead."""
+        if not _is_superuser(request):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    @admin.action(description="Send a password reset link", permissions=["change"])
+    def send_password_reset_link(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._each(
+            request,
+            queryset,
+            "password reset link sent",
+            lambda user: password_reset_link_send(
+                actor=request.user,  # type: ignore[arg-type]
+                user=user,
+                base_url=request.build_absolute_uri("/"),
+            ),
+        )
+
+    @admin.action(description="Deactivate (signs them out everywhere)", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._each(
+            request,
+            queryset,
+            "deactivated",
+            lambda user: user_update(
+                actor=request.user,  # type: ignore[arg-type]
+                user=user,
+                data={"is_active": False},
+            ),
+        )
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[User], done: str, apply: Any) -> None:
+        """Run ``apply`` per user through its service; refusals are reported, not raised."""
+        succeeded = 0
+        for user in queryset.order_by("pk"):
+            try:
+                apply(user)
+            except DomainError as exc:
+                self.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, f"{succeeded} account(s): {done}.", messages.SUCCESS)
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list[type[Any]]:
         # On the add page the service creates the profile; afterwards it is edited inline.
@@ -125,6 +201,9 @@ class UserAdmin(DjangoUserAdmin):
                 if name in STAFF_EDITABLE_FIELDS
             }
             user_update(actor=request.user, user=obj, data=changed)  # type: ignore[arg-type]
+            if obj.pk == request.user.pk:
+                # Changing one's own email or role revokes every other session, not this one.
+                update_session_auth_hash(request, obj)
             return
         data = form.cleaned_data
         created = user_create(
@@ -142,6 +221,10 @@ class UserAdmin(DjangoUserAdmin):
         obj.is_staff = created.is_staff
         obj._state.adding = False
         obj._state.db = created._state.db
+
+
+def _is_superuser(request: HttpRequest) -> bool:
+    return bool(getattr(request.user, "is_superuser", False))
 
 
 @admin.register(Hospital)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -19,12 +20,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import selectors, services
+from accounts.authentication import CREDENTIALS_VERSION_CLAIM, token_credentials_version
 from accounts.filters import ClinicianFilter, HospitalFilter
 from accounts.models import Hospital, User
 from accounts.permissions import IsStaffRole
@@ -100,6 +102,13 @@ class RegisterApi(APIView):
 
 
 class EmailTokenObtainSerializer(TokenObtainPairSerializer):
+    @classmethod
+    def get_token(cls, user: Any) -> Any:
+        token = super().get_token(user)
+        # Its access tokens copy the claim: a later revocation refuses both.
+        token[CREDENTIALS_VERSION_CLAIM] = user.credentials_version
+        return token
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         # Emails are stored lower-case: log in (and count axes failures) case-insensitively.
         attrs[self.username_field] = services.normalize_email(attrs[self.username_field])
@@ -141,11 +150,42 @@ class TokenObtainApi(TokenObtainPairView):
             raise
 
 
+class RotatingTokenRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's rotation, made single-use under concurrency, and refusing a token whose
+    user's credentials changed since it was issued.
+
+    simplejwt checks the blacklist, then blacklists with get_or_create: two requests with
+    one token both pass the check and both get a new pair. Here the token's outstanding
+    row is locked first (``FOR UPDATE``) and the blacklist is read again under the lock,
+    so the second request waits for the first to commit, then finds the token used.
+    """
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = RefreshToken(attrs["refresh"])  # signature, expiry, blacklist (unlocked)
+        with transaction.atomic():
+            pk = _claim_pk(refresh)
+            user = User.objects.filter(pk=pk).first() if pk is not None else None
+            if user is None:
+                raise InvalidToken("The account of this token no longer exists.")
+            services.refresh_token_lock(refresh, user=user)
+            if token_credentials_version(refresh) != user.credentials_version:
+                raise InvalidToken("This token was revoked. Sign in again.")
+            return super().validate(attrs)  # checks the blacklist again, under the lock
+
+
+def _claim_pk(token: RefreshToken) -> int | None:
+    try:
+        return int(token.payload.get(jwt_settings.USER_ID_CLAIM))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 class TokenRefreshApi(TokenRefreshView):
     """Rotating refresh: the refresh token sent is blacklisted, a reused one is a 401."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = AUTH_THROTTLE_SCOPE
+    serializer_class = RotatingTokenRefreshSerializer
 
     @extend_schema(
         responses={

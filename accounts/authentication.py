@@ -136,6 +136,11 @@ class CachedUserJWTAuthentication(JWTAuthentication):
             remember_user(user)
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(str(_("User is inactive")), code="user_inactive")
+        if token_credentials_version(validated_token) != user.credentials_version:
+            # Issued before a password, email, role or access change: revoked.
+            raise AuthenticationFailed(
+                str(_("This token was revoked. Sign in again.")), code="token_revoked"
+            )
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
             api_settings.REVOKE_TOKEN_CLAIM
         ) != get_md5_hash_password(user.password):
@@ -143,6 +148,15 @@ class CachedUserJWTAuthentication(JWTAuthentication):
                 str(_("The user's password has been changed.")), code="password_changed"
             )
         return user
+
+
+# The claim with the user's credentials_version a token was issued under (absent: 0).
+CREDENTIALS_VERSION_CLAIM = "cv"
+
+
+def token_credentials_version(token: Token) -> int:
+    value = token.get(CREDENTIALS_VERSION_CLAIM, 0)
+    return value if isinstance(value, int) else -1
 
 
 def _user_by_id(pk: int) -> QuerySet[User, tuple[Any, ...]]:

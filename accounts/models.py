@@ -6,9 +6,10 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_countries.fields import CountryField
 
 
@@ -42,6 +43,10 @@ class Role(models.TextChoices):
 
 
 CLINICIAN_ROLES = (Role.DOCTOR, Role.PSYCHOLOGIST)
+# Changing any of these audits the change and revokes the user's tokens and sessions.
+CREDENTIAL_FIELDS = frozenset(
+    {"password", "email", "role", "is_active", "is_staff", "is_superuser"}
+)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -75,6 +80,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    # Raised by every credential change (accounts.services.credentials_revoke): JWTs carry
+    # the value they were issued under and session hashes include it, so older ones stop
+    # working on their next use, in every process.
+    credentials_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -90,6 +99,83 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.full_name or self.email
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> User:
+        user = super().from_db(db, field_names, values)
+        user._credentials_as_loaded = user.credential_fields()
+        return user
+
+    def credential_fields(self) -> dict[str, Any]:
+        """What decides who may sign in as this user and with which powers."""
+        # From __dict__: a field deferred by .only() is not loaded, and is not compared.
+        return {name: self.__dict__[name] for name in CREDENTIAL_FIELDS if name in self.__dict__}
+
+    def credential_changes(self, update_fields: Any = None) -> list[str]:
+        """The credential fields this save would change, by name (sorted); [] for a new row.
+
+        A password counts when it was set (``set_password``, ``_password`` holds it until
+        the save) or made unusable; a login that upgrades the hash of the same password
+        (``check_password``'s rehash) does not.
+        """
+        loaded = getattr(self, "_credentials_as_loaded", None)
+        if loaded is None or self._state.adding:
+            return []
+        saved = CREDENTIAL_FIELDS if update_fields is None else set(update_fields)
+        changed = [
+            name
+            for name, value in self.credential_fields().items()
+            if name != "password" and name in saved and name in loaded and loaded[name] != value
+        ]
+        # A row saved with no password at all ("": create() without one, as factories do)
+        # getting its first one is still its creation: nobody could have signed in.
+        password_changed = (
+            "password" in saved and loaded.get("password") and self.password != loaded["password"]
+        )
+        set_now = getattr(self, "_password", None) is not None  # set_password, until saved
+        if password_changed and (set_now or not self.has_usable_password()):
+            changed.append("password")
+        return sorted(changed)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A credential change that no service recorded (a shell, ``changepassword``, a
+        third-party app) is recorded and revoked here, by the same service, as the system."""
+        changed = self.credential_changes(kwargs.get("update_fields"))
+        if changed and not getattr(self, "_credential_change_recorded", False):
+            from accounts.middleware import current_request_user
+            from accounts.services import credential_change_record  # services import models
+
+            actor = current_request_user()
+            with transaction.atomic():
+                credential_change_record(actor=actor, user=self, fields=changed, via="save")
+                update_fields = kwargs.get("update_fields")
+                if update_fields is not None:
+                    kwargs["update_fields"] = {*update_fields, "credentials_version"}
+                super().save(*args, **kwargs)
+        else:
+            super().save(*args, **kwargs)
+        self._credential_change_recorded = False
+        self._credentials_as_loaded = self.credential_fields()
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None:  # every field is as stored again
+            self._credentials_as_loaded = self.credential_fields()
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django's hash covers the password only; a revocation (credentials_version) must
+        # end sessions too. Version 0 keeps Django's value, so no session ends on upgrade.
+        base: str = super()._get_session_auth_hash(secret=secret)  # type: ignore[misc]
+        if not self.credentials_version:
+            return base
+        return salted_hmac(
+            "carebook.accounts.User.credentials_version",
+            f"{base}:{self.credentials_version}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     @property
     def full_name(self) -> str:

@@ -8,13 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from accounts.models import CLINICIAN_ROLES, ClinicianProfile, PatientProfile, Role, User
+from accounts.models import (
+    CLINICIAN_ROLES,
+    ClinicianProfile,
+    PatientProfile,
+    Role,
+    User,
+)
 from accounts.permissions import require_role
 from accounts.staff_group import staff_group_membership_sync
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotAllowed
 
 CLINICIAN_PROFILE_FIELDS = frozenset(
@@ -33,6 +52,14 @@ STAFF_EDITABLE_FIELDS = frozenset(
         "is_superuser",
     }
 )
+
+
+# Roles whose account a non-superuser staff member may not take over: no setting of their
+# password, no change of their email address (a new address plus a reset link would be a
+# takeover too). Staff send these users a reset link or deactivate them instead.
+PROTECTED_ROLES = frozenset({Role.STAFF, *CLINICIAN_ROLES})
+CREDENTIALS_CHANGED = "user.credentials_changed"
+PASSWORD_RESET_LINK_SENT = "user.password_reset_link_sent"  # noqa: S105 - an action name
 
 
 def normalize_email(email: str) -> str:
@@ -102,6 +129,144 @@ def _require_staff(actor: User) -> None:
     # A superuser made by createsuperuser is staff already; the flag covers older rows.
     if not getattr(actor, "is_superuser", False):
         require_role(actor, Role.STAFF)
+
+
+def _stored(user: User) -> User:
+    """The row as committed, locked for this transaction: boundaries are decided on what the
+    account is, not on what a form has already set on the instance."""
+    rows = User.objects.select_for_update().only("id", "email", "role", "is_superuser")
+    return rows.get(pk=user.pk)
+
+
+def _require_may_change(actor: User, user: User) -> User:
+    """Only a superuser may change a superuser (the row as stored). Returns that row."""
+    stored = _stored(user)
+    if stored.is_superuser and not actor.is_superuser:
+        raise NotAllowed("Only a superuser may change a superuser's account.")
+    return stored
+
+
+def _is_protected(actor: User, stored: User) -> bool:
+    """Another person's staff or clinician account, as seen by a non-superuser."""
+    return not actor.is_superuser and actor.pk != stored.pk and stored.role in PROTECTED_ROLES
+
+
+def credentials_revoke(*, user: User) -> int:
+    """Raise the user's credentials version (on the instance: the caller saves it) and
+    blacklist every unexpired refresh token of theirs; returns how many were blacklisted.
+
+    The version ends the rest: access tokens and refresh tokens issued before (even by a
+    refresh racing this transaction) carry the old value and are refused, and every Django
+    session's auth hash changes (``User._get_session_auth_hash``).
+    """
+    user.credentials_version += 1
+    live = OutstandingToken.objects.filter(
+        user_id=user.pk, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    ).values_list("id", flat=True)
+    rows = [BlacklistedToken(token_id=token_id) for token_id in live]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def credential_change_record(
+    *, actor: User | None, user: User, fields: list[str], via: str
+) -> None:
+    """Audit a change of ``fields`` (credential fields) of ``user`` by ``actor`` (None: the
+    system, e.g. a management command) and revoke the user's tokens and sessions, in the
+    caller's transaction. The caller then saves ``user`` with ``credentials_version``.
+
+    Values of email, role and flags go into the row; a password never does, only that it
+    changed.
+    """
+    loaded = getattr(user, "_credentials_as_loaded", None) or {}
+    current = user.credential_fields()
+    changes = {
+        name: {"before": loaded.get(name), "after": current.get(name)}
+        for name in fields
+        if name != "password"
+    }
+    revoked = credentials_revoke(user=user)
+    audit_record(
+        actor=actor,
+        action=CREDENTIALS_CHANGED,
+        obj=user,
+        changes=changes,
+        metadata={"fields": sorted(fields), "via": via, "refresh_revoked": revoked},
+    )
+    user._credential_change_recorded = True
+
+
+@transaction.atomic
+def user_password_set(*, actor: User, user: User, password: str | None, via: str) -> User:
+    """Set (or, with ``password=None``, disable) a password: the user themself (reset link,
+    own password change) or a superuser; never another staff member. Audited; every
+    token and session of the user is revoked."""
+    if actor.pk != user.pk and not actor.is_superuser:
+        raise NotAllowed(
+            "Only a superuser may set another person's password; send a reset link instead.",
+            code="password_set_not_allowed",
+        )
+    _require_may_change(actor, user)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        try:
+            validate_password(password, user=user)
+        except ValidationError as exc:
+            raise _invalid_fields({"password": list(exc.messages)}) from exc
+        user.set_password(password)
+    credential_change_record(actor=actor, user=user, fields=["password"], via=via)
+    user.save(update_fields=["password", "credentials_version"])
+    return user
+
+
+@transaction.atomic
+def password_reset_link_send(*, actor: User, user: User, base_url: str) -> None:
+    """Email ``user`` a one-time link to choose a new password (Django's token: it dies
+    once the password changes, and after PASSWORD_RESET_TIMEOUT). Staff offer this instead
+    of setting a password; nothing changes until the user uses the link. Sent after
+    commit, so no mail leaves for a change that rolled back."""
+    _require_staff(actor)
+    _require_may_change(actor, user)
+    if not user.is_active or not user.email:
+        raise InvalidRequest(
+            "This account is deactivated or has no email address.", code="reset_not_possible"
+        )
+    audit_record(
+        actor=actor, action=PASSWORD_RESET_LINK_SENT, obj=user, metadata={"to": user.email}
+    )
+    path = reverse(
+        "password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    context = {"user": user, "link": base_url.rstrip("/") + path}
+    subject = "".join(render_to_string("accounts/password_reset_subject.txt", context).split())
+    body = render_to_string("accounts/password_reset_email.txt", context)
+    recipient = user.email
+
+    def send() -> None:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
+
+    transaction.on_commit(send, robust=True)
+
+
+def refresh_token_lock(refresh: RefreshToken, *, user: User) -> OutstandingToken:
+    """Lock the outstanding row of ``refresh`` for the caller's transaction (created if a
+    token was issued without one; the unique jti makes two creators agree on one row)."""
+    jti = refresh.payload[jwt_settings.JTI_CLAIM]
+    OutstandingToken.objects.get_or_create(
+        jti=jti,
+        defaults={
+            "user": user,
+            "token": str(refresh),
+            "created_at": refresh.current_time,
+            "expires_at": datetime_from_epoch(refresh.payload["exp"]),
+        },
+    )
+    return OutstandingToken.objects.select_for_update().get(jti=jti)
 
 
 def _ensure_profile(user: User) -> None:
@@ -205,16 +370,27 @@ def user_update_self(*, user: User, data: dict[str, Any]) -> User:
 
 
 @transaction.atomic
-def user_update(*, actor: User, user: User, data: dict[str, Any]) -> User:
+def user_update(*, actor: User, user: User, data: dict[str, Any], via: str = "admin") -> User:
     """Staff edit an account (the admin change form): role changes keep profiles and admin
-    access consistent, and the email stays unique in any letter case."""
+    access consistent, and the email stays unique in any letter case.
+
+    Only a superuser changes a superuser, or the email address of another staff member or
+    clinician. A change of email, role or an access flag is audited and revokes the
+    user's tokens and sessions (``credential_change_record``)."""
     _require_staff(actor)
     unknown = sorted(set(data) - STAFF_EDITABLE_FIELDS)
     if unknown:
         raise _invalid_fields({name: ["This field cannot be changed here."] for name in unknown})
     if "is_superuser" in data and not actor.is_superuser:
         raise NotAllowed("Only a superuser may grant or revoke superuser status.")
+    stored = _require_may_change(actor, user)
     data = dict(data)
+    email_changes = "email" in data and normalize_email(data["email"]) != stored.email
+    if email_changes and _is_protected(actor, stored):
+        raise NotAllowed(
+            "Only a superuser may change the email address of a staff member or clinician.",
+            code="email_change_not_allowed",
+        )
     if "email" in data:
         data["email"] = normalize_email(data["email"])
         if User.objects.filter(email__iexact=data["email"]).exclude(id=user.id).exists():
@@ -228,9 +404,14 @@ def user_update(*, actor: User, user: User, data: dict[str, Any]) -> User:
         user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         raise _invalid_fields(exc.message_dict) from exc
+    update_fields = set(data)
+    changed = user.credential_changes(update_fields)
+    if changed:
+        credential_change_record(actor=actor, user=user, fields=changed, via=via)
+        update_fields.add("credentials_version")
     try:
         with transaction.atomic():
-            user.save(update_fields=sorted(data))
+            user.save(update_fields=sorted(update_fields))
     except IntegrityError as exc:
         raise _email_taken() from exc
     _ensure_profile(user)

@@ -10,6 +10,7 @@ same PostgreSQL. Prints a table and writes benchmarks/results.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -52,6 +53,10 @@ def app_env(**extra: str) -> dict[str, str]:
         DJANGO_ENV="benchmark",
         DEBUG="false",
         SECRET_KEY=SECRET_KEY,
+        # Required outside development (config/settings.py); derived from the run's key so
+        # a seeded database's audit chain and fingerprints stay comparable across runs.
+        AUDIT_FINGERPRINT_KEY=derived_key("audit-fingerprint"),
+        AUDIT_CHAIN_KEY=derived_key("audit-chain"),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="false",
         DATABASE_URL=f"{PG}/{DB_NAME}",
@@ -79,6 +84,10 @@ def bench_secret_key() -> str:
 
 
 SECRET_KEY = bench_secret_key()
+
+
+def derived_key(purpose: str) -> str:
+    return hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).hexdigest()
 
 
 def sh(cmd: list[str], env: dict[str, str] | None = None, **kw: Any) -> str:

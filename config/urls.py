@@ -26,6 +26,7 @@ urlpatterns = [
     # The split view serves its script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("dashboard/", include("dashboard.urls")),
+    path("account/", include("accounts.web_urls")),  # the password reset link's page
 ]
 
 handler400 = "core.errors.handler400"
