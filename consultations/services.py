@@ -8,7 +8,6 @@ the same transaction, so the two apps can never disagree about what happened.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -36,7 +35,7 @@ from consultations.selectors import (
     prescription_get_for,
     prescription_patient_id,
 )
-from core.audit import audit_record
+from core.audit import audit_record, fingerprint
 from core.errors import InvalidRequest
 from core.outbox import event_publish
 from scheduling.errors import AppointmentNotFound
@@ -48,11 +47,6 @@ from scheduling.services import (
 )
 
 SYSTEM = None  # the actor of writes no person asked for (creation from an event)
-
-
-def _fingerprint(text: str) -> str:
-    """Audit rows record that notes changed, not the notes (staff read the audit log)."""
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
 
 
 def _consultation_payload(consultation: Consultation) -> dict[str, Any]:
@@ -146,9 +140,10 @@ def consultation_notes_update(
     _refuse_if_not_open(consultation)
     changes: dict[str, Any] = {}
     if notes is not None and notes != consultation.notes:
+        # Audit rows record that notes changed, not the notes (staff read the audit log).
         changes["notes"] = {
-            "before": _fingerprint(consultation.notes),
-            "after": _fingerprint(notes),
+            "before": fingerprint(consultation.notes),
+            "after": fingerprint(notes),
         }
         consultation.notes = notes
     if (
@@ -208,7 +203,7 @@ def consultation_status_change(
         action="consultation.status_change",
         obj=consultation,
         changes={"status": {"before": current, "after": status}},
-        metadata={"reason": reason} if reason else None,
+        metadata={"reason": fingerprint(reason)} if reason else None,
     )
     event_publish(
         name="consultation.status_changed",
@@ -241,7 +236,7 @@ def consultation_addendum_add(
         obj=addendum,
         metadata={
             "consultation_id": consultation.pk,
-            "text": _fingerprint(text),
+            "text": fingerprint(text),
             "shared_with_patient": shared_with_patient,
         },
     )
@@ -301,7 +296,11 @@ def prescription_create(*, actor: User, consultation_id: int, **fields: Any) -> 
         actor=actor,
         action="prescription.create",
         obj=prescription,
-        changes={name: {"before": None, "after": fields.get(name)} for name in sorted(fields)},
+        # Medication, dose, instructions… are clinical: field names and fingerprints only.
+        changes={
+            name: {"before": None, "after": fingerprint(fields.get(name))}
+            for name in sorted(fields)
+        },
         metadata={"consultation_id": consultation.pk},
     )
     event_publish(
@@ -310,7 +309,6 @@ def prescription_create(*, actor: User, consultation_id: int, **fields: Any) -> 
             "prescription_id": prescription.pk,
             **_consultation_payload(consultation),
             "prescriber_id": actor.pk,
-            "medication": prescription.medication,
         },
         aggregate=("prescription", prescription.pk),
     )
@@ -345,7 +343,7 @@ def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Pr
         action="prescription.cancel",
         obj=prescription,
         changes={"status": {"before": "active", "after": "cancelled"}},
-        metadata={"reason": reason},
+        metadata={"reason": fingerprint(reason)},
     )
     event_publish(
         name="prescription.cancelled",

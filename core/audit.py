@@ -12,9 +12,12 @@ id in ``core.request_context``.
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import hmac
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from django.apps import apps
@@ -114,14 +117,44 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     return values
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{field: {"before": x, "after": y}}`` for the fields that changed."""
+def diff(
+    before: dict[str, Any], after: dict[str, Any], *, fingerprinted: Collection[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """``{field: {"before": x, "after": y}}`` for the fields that changed; the fields named
+    in ``fingerprinted`` (clinical or free text) show ``fingerprint(x)``, never ``x``."""
     changed: dict[str, dict[str, Any]] = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if old != new:
+            if name in fingerprinted:
+                old, new = fingerprint(old), fingerprint(new)
             changed[name] = {"before": old, "after": new}
     return changed
+
+
+FINGERPRINT_PREFIX = "hmac-sha256:"
+
+
+def fingerprint(value: Any) -> str | None:
+    """A keyed hash of ``value`` for an audit row that must not hold the value (clinical
+    content: staff read the audit log, and ``GET audit-events/`` is not a clinical export).
+
+    Equal values give equal fingerprints, so an auditor can tell "changed back" or "same
+    dose as before" without seeing either. The key (``AUDIT_FINGERPRINT_KEY``) lives in the
+    environment, not the database: a plain SHA-256 of a short note or a dose could be
+    confirmed by hashing guesses, a keyed one cannot without the key. None stays None (the
+    field was empty). Rotating the key makes fingerprints before and after incomparable.
+    """
+    if value is None:
+        return None
+    canonical = json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"))
+    key = str(settings.AUDIT_FINGERPRINT_KEY).encode()
+    return FINGERPRINT_PREFIX + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def fingerprints(values: dict[str, Any]) -> dict[str, str | None]:
+    """``{field: fingerprint(value)}``: the audit metadata of clinical values."""
+    return {name: fingerprint(value) for name, value in values.items()}
 
 
 def audit_record(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.errors import Conflict, InvalidRequest, NotFound
+from core.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 
 
 class LabErrorCode(StrEnum):
@@ -13,6 +13,7 @@ class LabErrorCode(StrEnum):
     CONSULTATION_NOT_FOUND = "consultation_not_found"
     ALREADY_SUPERSEDED = "lab_result_already_superseded"
     INVALID_LAB_RESULT = "invalid_lab_result"
+    NOT_ORDERING_CLINICIAN = "not_ordering_clinician"
 
 
 class LabResultNotFound(NotFound):
@@ -38,3 +39,11 @@ class AlreadySuperseded(Conflict):
 class InvalidLabResult(InvalidRequest):
     code = LabErrorCode.INVALID_LAB_RESULT
     message = "The lab result is invalid."
+
+
+class NotOrderingClinician(NotAllowed):
+    code = LabErrorCode.NOT_ORDERING_CLINICIAN
+    message = (
+        "Only the clinician who ordered this result may correct it; "
+        "ask them, or the back office."
+    )

@@ -1,4 +1,9 @@
-"""Lab result writes: record (with its computed flag) and correct by superseding."""
+"""Lab result writes: record (with its computed flag) and correct by superseding.
+
+A result is corrected by the clinician who ordered it, or by staff through the admin
+(``lab_result_correct_by_staff``: a transcription error the laboratory reports); every
+other clinician of the patient may read it but not correct it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ from accounts.models import Role, User
 from consultations.access import is_record_clinician, patient_visible_to
 from consultations.errors import RoleNotAllowed
 from consultations.selectors import consultations_visible_to
-from core.audit import audit_record
+from core.audit import audit_record, fingerprint
 from core.outbox import event_publish
 from labs.errors import (
     AlreadySuperseded,
     ConsultationNotFound,
     InvalidLabResult,
     LabResultNotFound,
+    NotOrderingClinician,
     PatientNotFound,
 )
 from labs.flags import Ranges, compute_flag
@@ -36,17 +42,39 @@ def _check_ranges(ranges: Ranges) -> None:
         )
 
 
+def _check_value(value_numeric: Decimal | None, value_text: str) -> None:
+    if (value_numeric is None) == (value_text == ""):
+        raise InvalidLabResult("Send exactly one value, a number or a text.")
+
+
+def _check_times(collected_at: datetime, reported_at: datetime) -> None:
+    if reported_at < collected_at:
+        raise InvalidLabResult(
+            "reported_at is before collected_at.",
+            details={"fields": {"reported_at": ["Must not be before collected_at."]}},
+        )
+
+
+def _not_superseded(original: LabResult) -> None:
+    if LabResult.objects.filter(supersedes_id=original.pk).exists():
+        raise AlreadySuperseded(details={"supersedes": original.pk})
+
+
 def _superseded(actor: User, supersedes_id: int, patient_id: int, test_code: str) -> LabResult:
     original = lab_result_lock(supersedes_id, queryset=lab_results_visible_to(actor))
     if original is None:
         raise LabResultNotFound(details={"supersedes": supersedes_id})
+    # Seeing a result (every clinician of the patient does) is not owning it: a correction
+    # changes what every reader and the critical alert rely on, so it stays with the
+    # clinician who ordered it (docs/clinical.md).
+    if original.ordering_clinician_id != actor.pk:
+        raise NotOrderingClinician(details={"supersedes": supersedes_id})
     if original.patient_id != patient_id or original.test_code != test_code:
         raise InvalidLabResult(
             "A correction keeps the patient and the test code of the result it supersedes.",
             details={"supersedes": supersedes_id},
         )
-    if LabResult.objects.filter(supersedes_id=original.pk).exists():
-        raise AlreadySuperseded(details={"supersedes": supersedes_id})
+    _not_superseded(original)
     return original
 
 
@@ -73,7 +101,11 @@ def lab_result_record(
     consultation_id: int | None = None,
     supersedes_id: int | None = None,
 ) -> LabResult:
-    """Record a result ordered by ``actor`` (a clinician of the patient); flag computed here."""
+    """Record a result ordered by ``actor`` (a clinician of the patient); flag computed here.
+
+    With ``supersedes_id`` this is a correction, which only the clinician who ordered the
+    superseded result may make (another clinician of the patient: 403; unseen: 404).
+    """
     lab_result_role_check(actor=actor)
     if not patient_visible_to(actor, patient_id):
         raise PatientNotFound(details={"patient": patient_id})
@@ -84,13 +116,8 @@ def lab_result_record(
         .exists()
     ):
         raise ConsultationNotFound(details={"consultation": consultation_id})
-    if (value_numeric is None) == (value_text == ""):
-        raise InvalidLabResult("Send exactly one value, a number or a text.")
-    if reported_at < collected_at:
-        raise InvalidLabResult(
-            "reported_at is before collected_at.",
-            details={"fields": {"reported_at": ["Must not be before collected_at."]}},
-        )
+    _check_value(value_numeric, value_text)
+    _check_times(collected_at, reported_at)
     _check_ranges(ranges)
     original = None
     if supersedes_id is not None:
@@ -124,20 +151,93 @@ def lab_result_record(
     return result
 
 
-def _audit_and_publish(actor: User, result: LabResult) -> None:
-    # Values are clinical data: the audit row says what was recorded, not the value.
-    summary: dict[str, Any] = {
-        "patient_id": result.patient_id,
+@transaction.atomic
+def lab_result_correct_by_staff(
+    *,
+    actor: User,
+    supersedes_id: int,
+    value_numeric: Decimal | None,
+    value_text: str,
+    unit: str,
+    ranges: Ranges,
+    reported_at: datetime,
+) -> LabResult:
+    """The back office's correction of a result (the admin's "Correct" page).
+
+    For errors the laboratory reports after the ordering clinician is gone or unreachable.
+    The correction keeps the original's patient, test, consultation, collection time and
+    ordering clinician (who stays responsible for it and gets its critical alert); the
+    audit row names the staff member who made it.
+    """
+    if not (actor.is_authenticated and actor.is_active and actor.is_staff):
+        raise RoleNotAllowed(details={"allowed_roles": [Role.STAFF]})
+    original = lab_result_lock(supersedes_id, queryset=LabResult.objects.all())
+    if original is None:
+        raise LabResultNotFound(details={"supersedes": supersedes_id})
+    _check_value(value_numeric, value_text)
+    _check_times(original.collected_at, reported_at)
+    _check_ranges(ranges)
+    _not_superseded(original)
+    result = LabResult.objects.create(
+        patient_id=original.patient_id,
+        ordering_clinician_id=original.ordering_clinician_id,
+        consultation_id=original.consultation_id,
+        test_code=original.test_code,
+        test_name=original.test_name,
+        value_numeric=value_numeric,
+        value_text=value_text,
+        unit=unit,
+        reference_low=ranges.reference_low,
+        reference_high=ranges.reference_high,
+        critical_low=ranges.critical_low,
+        critical_high=ranges.critical_high,
+        flag=compute_flag(value_numeric, ranges),
+        status=LabResult.Status.CORRECTED,
+        collected_at=original.collected_at,
+        reported_at=reported_at,
+        supersedes=original,
+    )
+    _audit_and_publish(actor, result, via="admin")
+    return result
+
+
+def _clinical_values(result: LabResult) -> dict[str, Any]:
+    return {
         "test_code": result.test_code,
-        "status": result.status,
+        "test_name": result.test_name,
+        "value": result.value,
+        "unit": result.unit,
+        "reference_range": [
+            None if bound is None else str(bound)
+            for bound in (
+                result.reference_low,
+                result.reference_high,
+                result.critical_low,
+                result.critical_high,
+            )
+        ],
         "flag": result.flag,
-        "supersedes": result.supersedes_id,
     }
+
+
+def _audit_and_publish(actor: User, result: LabResult, *, via: str = "") -> None:
+    # Values, flags, units and ranges are clinical data (staff read the audit log): the
+    # row says which fields were recorded, with fingerprints, and never the values.
+    recorded: dict[str, Any] = {
+        name: fingerprint(value) for name, value in _clinical_values(result).items()
+    }
+    recorded.update(
+        patient_id=result.patient_id,
+        ordering_clinician_id=result.ordering_clinician_id,
+        status=result.status,
+        supersedes=result.supersedes_id,
+    )
     audit_record(
         actor=actor,
         action="lab_result.correct" if result.supersedes_id else "lab_result.create",
         obj=result,
-        changes={name: {"before": None, "after": value} for name, value in summary.items()},
+        changes={name: {"before": None, "after": value} for name, value in recorded.items()},
+        metadata={"via": via} if via else None,
     )
     event_publish(
         name="lab_result.created",

@@ -41,6 +41,10 @@ APPOINTMENT_AUDIT_FIELDS = (
     "cancellation_reason",
 )
 
+# Free text a patient or clinician typed (symptoms, clinical notes): audit rows keep the
+# field name and a keyed fingerprint, never the text (staff read the audit log).
+APPOINTMENT_FINGERPRINTED_FIELDS = frozenset({"reason", "notes", "cancellation_reason"})
+
 BOOKING_CONFIRMATION_JOB = "appointment.booking_confirmation"
 
 
@@ -83,7 +87,9 @@ def appointment_recorded(
 ) -> None:
     """Audit row (+ outbox event) for an appointment change; call inside the service."""
     after = appointment_state(appointment)
-    changes = diff(before or dict.fromkeys(after), after)
+    changes = diff(
+        before or dict.fromkeys(after), after, fingerprinted=APPOINTMENT_FINGERPRINTED_FIELDS
+    )
     audit_record(actor=actor, action=action, obj=appointment, changes=changes, metadata=metadata)
     if event is not None:
         payload = appointment_payload(appointment, actor=actor)
