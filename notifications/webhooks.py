@@ -410,7 +410,9 @@ def _body_start(response: httpx.Response, deadline: float) -> str:
                 break
     except httpx.HTTPError:
         pass  # the status code is the outcome; a body cut off midway is still worth showing
-    return received[:MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
+    text = received[:MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: one in a receiver's body would fail the attempt's row.
+    return text.replace("\x00", "\ufffd")
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -326,3 +326,41 @@ def test_a_long_html_error_body_is_cut_short_and_shown_escaped(client):
     html = page.content.decode()
     assert "<script>alert(" not in html
     assert "&lt;script&gt;alert(&#x27;from the receiver&#x27;)&lt;/script&gt;" in html
+
+
+@contextlib.contextmanager
+def error_server(body: bytes) -> Iterator[str]:
+    """Answers every POST with a 500 and ``body``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_error_body_with_nul_bytes_is_recorded_not_a_crash():
+    # given a receiver whose error body holds NUL bytes (PostgreSQL text cannot store them)
+    with error_server(b"bad\x00thing \xff<b>") as url:
+        endpoint = WebhookEndpointFactory(url=url)
+        [delivery] = deliveries_for(endpoint, 1)
+        # when the delivery is attempted
+        outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
+    # then the failure is recorded, the unstorable bytes replaced
+    assert outcome.result == "retry"
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.error == "HTTP 500: bad\ufffdthing \ufffd<b>"
