@@ -97,6 +97,8 @@ def address_refusal(address: IPAddress, *, allow_loopback: bool) -> str | None:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return address_refusal(embedded, allow_loopback=allow_loopback)
+        if address.is_site_local:  # deprecated fec0::/10, still routed inside some networks
+            return "a site-local address"
     if address.is_loopback:
         return None if allow_loopback else "a loopback address"
     if address in METADATA_ADDRESSES:

@@ -54,6 +54,7 @@ INSIDE_URLS = [
     "http://168.63.129.16/machine",
     "http://[fe80::1]/hook",
     "http://[fc00::5]/hook",
+    "http://[fec0::1]/hook",  # deprecated site-local
     "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped IPv6
     "http://[::ffff:169.254.169.254]/latest/meta-data/",
     "http://[2002:a9fe:a9fe::1]/latest/meta-data/",  # 6to4 of the metadata address
