@@ -442,6 +442,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Carebook <no-reply@c
 # Seconds per SMTP socket operation; a stalled mail server must not hold a worker (mail is
 # sent after commit by notifications.services.notification_deliver, never in a transaction).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# A worker's claim on one email while it sends (several EMAIL_TIMEOUTs); a worker that died
+# mid-send is taken over after it. The sweep (beat) sends what is still unsent this long
+# after it was written (a send lost with its process, a retry lost with the broker).
+NOTIFICATION_SEND_LEASE_SECONDS = env.int("NOTIFICATION_SEND_LEASE_SECONDS", default=120)
+NOTIFICATION_SWEEP_AFTER_SECONDS = env.int("NOTIFICATION_SWEEP_AFTER_SECONDS", default=300)
 
 # Observability (docs/observability.md): one JSON object per log line, web and worker.
 LOGGING = logging_config(

@@ -44,6 +44,5 @@ class InvalidLabResult(InvalidRequest):
 class NotOrderingClinician(NotAllowed):
     code = LabErrorCode.NOT_ORDERING_CLINICIAN
     message = (
-        "Only the clinician who ordered this result may correct it; "
-        "ask them, or the back office."
+        "Only the clinician who ordered this result may correct it; ask them, or the back office."
     )

@@ -1,25 +1,23 @@
 """Labs' subscriber: a critical result notifies its ordering clinician at once.
 
 ``lab_result.created`` is delivered right after commit (and by the sweep if the broker
-was down). The outbox runs this handler in one transaction with its delivery row, and
-``Notification`` is unique per (event, recipient, kind): one critical result, exactly
-one notification, however often the event is redelivered.
+was down). The outbox runs this handler in one transaction with its delivery row; the
+handler only records the ``Notification`` (unique per event, recipient and kind), which
+``notifications`` sends after that transaction commits, retrying on failure. One critical
+result, exactly one notification, however often the event is redelivered.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.utils import timezone
-
 from accounts.models import User
 from core.models import OutboxEvent
-from core.outbox import event_publish, subscriber
+from core.outbox import subscriber
 from labs.models import LabResult
 from notifications.models import Notification
+from notifications.services import notification_queue
 
-# Notification.Kind has no lab entry yet; the value fits its column (see docs/clinical.md).
 CRITICAL_KIND = Notification.Kind.LAB_RESULT_CRITICAL
+CRITICAL_SUBJECT = "Critical lab result for one of your patients"
 
 
 @subscriber("lab_result.created", name="labs.notify_critical")
@@ -38,36 +36,18 @@ def lab_result_notify_critical(event: OutboxEvent) -> None:
 
 def lab_result_critical_notify(*, result: LabResult, event_id: object) -> Notification:
     clinician: User = result.ordering_clinician
-    subject = f"Critical lab result: {result.test_name}"
-    notification, created = Notification.objects.get_or_create(
-        event_id=event_id,
-        recipient=clinician,
-        kind=CRITICAL_KIND,
-        defaults={"channel": Notification.Channel.EMAIL, "subject": subject},
-    )
-    if not created and notification.status == Notification.Status.SENT:
-        return notification
-    # No value in the email: it may travel unencrypted. The clinician opens Carebook.
+    # Neither the value nor the test: the email may travel unencrypted and the message is
+    # kept in the admin's notification log. The clinician opens Carebook to read it.
     body = (
-        f"A critical result was recorded for one of your patients: {result.test_name} "
-        f"({result.test_code}), reported {result.reported_at:%Y-%m-%d %H:%M} UTC.\n"
+        "A critical result was recorded for one of your patients, "
+        f"reported {result.reported_at:%Y-%m-%d %H:%M} UTC.\n"
         f"Open lab result {result.pk} in Carebook to review it.\n"
     )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [clinician.email])
-    notification.status = Notification.Status.SENT
-    notification.sent_at = timezone.now()
-    notification.attempts += 1
-    notification.save(update_fields=["status", "sent_at", "attempts"])
-    event_publish(
-        name="notification.sent",
-        payload={
-            "notification_id": notification.pk,
-            "recipient_id": clinician.pk,
-            "channel": notification.channel,
-            "kind": CRITICAL_KIND,
-            "source_event_id": str(event_id),
-            "lab_result_id": result.pk,
-        },
-        aggregate=("notifications.notification", notification.pk),
+    notification, _ = notification_queue(
+        recipient=clinician,
+        kind=CRITICAL_KIND,
+        event_id=event_id,
+        subject=CRITICAL_SUBJECT,
+        body=body,
     )
     return notification

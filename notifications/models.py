@@ -11,7 +11,12 @@ from django.db.models import Q
 
 
 class Notification(models.Model):
-    """One message to one person about one event; never sent twice for the same triple."""
+    """One message to one person about one event; never sent twice for the same triple.
+
+    Every email Carebook sends is one of these rows, written in the transaction of the
+    change it announces and sent after commit by ``notifications.services``
+    (``notification_deliver``), which records failures and retries them.
+    """
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
@@ -22,9 +27,11 @@ class Notification(models.Model):
         APPOINTMENT_CANCELLED = "appointment_cancelled", "Appointment cancelled"
         APPOINTMENT_REMINDER = "appointment_reminder", "Appointment reminder (24 h)"
         LAB_RESULT_CRITICAL = "lab_result_critical", "Critical lab result"
+        REPORT_READY = "report_ready", "Report ready"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -43,9 +50,15 @@ class Notification(models.Model):
         related_name="+",
     )
     subject = models.CharField(max_length=200, blank=True)
+    # Written with the row, so a retry sends what the event announced. Never clinical
+    # values: this table is readable in the admin and email may travel unencrypted.
+    body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # While "sending": the worker's claim. A worker that died mid-send leaves it to lapse,
+    # then the sweep sends again (twice rather than never, for care messages).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

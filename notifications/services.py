@@ -1,11 +1,17 @@
-"""Notification writes: emails to patients and clinicians, and their 24 h reminders.
+"""Notification writes: every email Carebook sends, and the 24 h appointment reminders.
 
-Idempotency: a (event id, recipient, kind) triple has one ``Notification`` row (unique
-constraint). The row is locked while its email is sent, so two workers handling the same
-event never both send; a row already ``sent`` is never sent again. The only duplicate
-left possible is an email sent whose transaction then fails to commit: a mail server
-cannot take part in our transaction, and for care messages we prefer sending twice to
-never.
+One mail path. A caller (a subscriber of an outbox event, the reminder beat task) writes a
+``Notification`` row with its subject and body in its own transaction
+(``notification_queue``); after commit, ``notification_deliver`` sends it, outside any
+transaction, and records the outcome. A failure is recorded and retried (backoff task,
+then the periodic sweep), and the change that caused the message is committed whatever
+the mail server does.
+
+Idempotency: a (event id, recipient, kind) triple has one row (unique constraint). A send
+is claimed first (status ``sending`` with a lease, in a short transaction of its own), so
+two workers never both send; a row already ``sent`` is never sent again. The only
+duplicate left possible is a worker dying between the SMTP exchange and recording it: for
+care messages we prefer sending twice to never.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
+from core.audit import audit_record
+from core.broker import send_task_soon
 from core.errors import Conflict
 from core.jobs import job_run
 from core.models import Job
@@ -50,6 +59,7 @@ SUBJECTS = {
     Kind.APPOINTMENT_REMINDER: "Reminder: your appointment tomorrow",
 }
 NOTIFICATION_JOB = "appointment.notifications"
+RETRY_TASK_NAME = "notifications.retry"
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 3600.0
@@ -92,7 +102,9 @@ def notifications_for_appointment_event(*, event: EventLike) -> list[Notificatio
     """Email the patient and the clinician about an appointment event (once each).
 
     Recorded as a background job of the appointment (``GET tasks/appointments/{id}/``),
-    one per event: a redelivered event finds the job finished and sends nothing.
+    one per event: a redelivered event finds the job finished and queues nothing. The job
+    lists the notifications with their status when it ran: "pending" under the outbox,
+    whose transaction must commit before they are sent.
     """
     kind = KIND_FOR_EVENT[event.name]
     appointment = _appointment_of(event)
@@ -131,7 +143,7 @@ def notifications_for_appointment_event(*, event: EventLike) -> list[Notificatio
         )
     except Conflict as exc:
         # Two workers ran the same event's job at once; the other one recorded it first.
-        # Our sends were no-ops (the notification rows are locked and unique).
+        # Our rows were the same rows (unique), and each send is claimed before it runs.
         if exc.code != "job_finished":
             raise
     return sent
@@ -173,7 +185,142 @@ def _parse(value: Any) -> datetime | None:
         return None
 
 
-# --- sending ----------------------------------------------------------------------------
+# --- the one mail path -------------------------------------------------------------------
+
+
+def notification_queue(
+    *,
+    recipient: User,
+    kind: str,
+    event_id: Any,
+    subject: str,
+    body: str,
+    appointment: Appointment | None = None,
+) -> tuple[Notification, bool]:
+    """Record one email in the caller's transaction; it is sent after that commits.
+
+    Returns ``(notification, created)``. A triple already recorded is not recorded again
+    (a redelivered event); one not sent yet is sent (again) after commit, which the send
+    claim makes harmless if another worker is on it.
+    """
+    with transaction.atomic():
+        notification, created = Notification.objects.get_or_create(
+            event_id=event_id,
+            recipient=recipient,
+            kind=kind,
+            defaults={
+                "appointment": appointment,
+                "channel": Notification.Channel.EMAIL,
+                "subject": subject[:200],
+                "body": body,
+            },
+        )
+        if notification.status != Status.SENT:
+            _deliver_after_commit(notification.pk)
+    return notification, created
+
+
+def _deliver_after_commit(notification_id: int) -> None:
+    """Send once the transaction that wrote the row has committed (never inside it: an SMTP
+    exchange holding the outbox's row locks would stall every worker behind it). Robust:
+    a database error while recording the send must not stop the other commit hooks."""
+    transaction.on_commit(
+        lambda: notification_deliver(notification_id=notification_id), robust=True
+    )
+
+
+def notification_deliver(*, notification_id: int) -> Notification | None:
+    """Send one notification, if it is due and nobody else is sending it; record the outcome.
+
+    Three steps, none holding a lock across the network: claim (a short transaction),
+    send (no transaction; ``EMAIL_TIMEOUT`` bounds each socket operation), record.
+    """
+    claimed = _claim(notification_id)
+    if claimed is None:
+        return Notification.objects.filter(pk=notification_id).first()
+    try:
+        send_mail(
+            claimed.subject, claimed.body, settings.DEFAULT_FROM_EMAIL, [claimed.recipient.email]
+        )
+    except Exception as exc:  # any backend error (SMTP, socket, timeout): recorded, retried
+        return _record_failure(claimed, exc)
+    return _record_sent(claimed)
+
+
+def _send_lease() -> timedelta:
+    return timedelta(seconds=settings.NOTIFICATION_SEND_LEASE_SECONDS)
+
+
+@transaction.atomic
+def _claim(notification_id: int) -> Notification | None:
+    notification = notification_lock(notification_id)
+    if notification is None or notification.status == Status.SENT:
+        return None
+    now = timezone.now()
+    if notification.status == Status.SENDING and (
+        notification.lease_expires_at is not None and notification.lease_expires_at > now
+    ):
+        return None  # another worker is sending it right now
+    if notification.attempts >= MAX_ATTEMPTS:
+        if notification.status == Status.SENDING:  # its last sender died: give up visibly
+            notification.status = Status.FAILED
+            notification.last_error = "The worker sending it was lost; attempts exhausted."
+            notification.lease_expires_at = None
+            notification.save(update_fields=["status", "last_error", "lease_expires_at"])
+        return None
+    if not notification.body:
+        # Rows written before bodies were stored: rendered from the appointment, as then.
+        if notification.appointment is None:
+            return None
+        notification.subject, notification.body = _render(
+            notification.kind, notification.recipient, notification.appointment, None
+        )
+    notification.status = Status.SENDING
+    notification.attempts += 1
+    notification.lease_expires_at = now + _send_lease()
+    notification.save(update_fields=["subject", "body", "status", "attempts", "lease_expires_at"])
+    return notification
+
+
+@transaction.atomic
+def _record_sent(claimed: Notification) -> Notification:
+    notification = notification_lock(claimed.pk)
+    if notification is None or notification.status == Status.SENT:
+        return notification or claimed  # a worker that took over after our lease finished
+    notification.status = Status.SENT
+    notification.sent_at = timezone.now()
+    notification.last_error = ""
+    notification.lease_expires_at = None
+    notification.save(update_fields=["status", "sent_at", "last_error", "lease_expires_at"])
+    payload: dict[str, Any] = {
+        "notification_id": notification.pk,
+        "recipient_id": notification.recipient_id,
+        "channel": notification.channel,
+        "kind": notification.kind,
+        "source_event_id": str(notification.event_id),
+    }
+    if notification.appointment_id is not None:
+        payload["appointment_id"] = notification.appointment_id
+    event_publish(
+        name="notification.sent",
+        payload=payload,
+        aggregate=("notifications.notification", notification.pk),
+    )
+    return notification
+
+
+@transaction.atomic
+def _record_failure(claimed: Notification, exc: Exception) -> Notification:
+    notification = notification_lock(claimed.pk)
+    if notification is None or notification.status == Status.SENT:
+        return notification or claimed
+    notification.status = Status.FAILED
+    notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    notification.lease_expires_at = None
+    notification.save(update_fields=["status", "last_error", "lease_expires_at"])
+    logger.warning("notification %s failed: %s", notification.pk, notification.last_error)
+    _schedule_retry(notification)
+    return notification
 
 
 def notification_send(
@@ -184,67 +331,44 @@ def notification_send(
     appointment: Appointment,
     times: AppointmentTimes | None = None,
 ) -> Notification:
-    """Send one email unless this (event, recipient, kind) was already sent."""
-    with transaction.atomic():
-        notification, _ = Notification.objects.get_or_create(
-            event_id=event_id,
-            recipient=recipient,
-            kind=kind,
-            defaults={"appointment": appointment, "channel": Notification.Channel.EMAIL},
-        )
-        # Lock: a concurrent handler of the same event waits here, then finds it sent.
-        notification = notification_lock(notification.pk) or notification
-        if notification.status == Status.SENT:
-            return notification
-        return _deliver(notification, recipient, appointment, times)
+    """Queue one appointment email unless this (event, recipient, kind) already exists.
+
+    Outside a transaction it is sent before this returns; inside one, after it commits.
+    """
+    subject, body = _render(kind, recipient, appointment, times)
+    notification, _ = notification_queue(
+        recipient=recipient,
+        kind=kind,
+        event_id=event_id,
+        subject=subject,
+        body=body,
+        appointment=appointment,
+    )
+    notification.refresh_from_db()
+    return notification
 
 
 def notification_retry(*, notification_id: int) -> Notification | None:
     """Try a failed notification again (its retry task, or the periodic sweep)."""
-    with transaction.atomic():
-        notification = notification_lock(notification_id)
-        if notification is None or notification.status == Status.SENT:
-            return notification
-        if notification.attempts >= MAX_ATTEMPTS or notification.appointment is None:
-            return notification
-        return _deliver(notification, notification.recipient, notification.appointment, None)
+    return notification_deliver(notification_id=notification_id)
 
 
-def _deliver(
-    notification: Notification,
-    recipient: User,
-    appointment: Appointment,
-    times: AppointmentTimes | None,
-) -> Notification:
-    subject, body = _render(notification.kind, recipient, appointment, times)
-    notification.subject = subject
-    notification.attempts += 1
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient.email])
-    except Exception as exc:  # any backend error (SMTP, socket); recorded, retried later
-        notification.status = Status.FAILED
-        notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        notification.save(update_fields=["subject", "attempts", "status", "last_error"])
-        logger.warning("notification %s failed: %s", notification.pk, notification.last_error)
-        _schedule_retry(notification)
-        return notification
-    notification.status = Status.SENT
-    notification.sent_at = timezone.now()
-    notification.last_error = ""
-    notification.save(update_fields=["subject", "attempts", "status", "last_error", "sent_at"])
-    event_publish(
-        name="notification.sent",
-        payload={
-            "notification_id": notification.pk,
-            "recipient_id": recipient.pk,
-            "channel": notification.channel,
-            "kind": notification.kind,
-            "source_event_id": str(notification.event_id),
-            "appointment_id": appointment.pk,
-        },
-        aggregate=("notifications.notification", notification.pk),
-    )
-    return notification
+@transaction.atomic
+def notification_resend(*, notification: Notification, actor: User) -> None:
+    """Staff's "send again" (admin): a failed or stuck message gets a fresh set of attempts.
+
+    Sent by a worker (the retry task), never in the admin's request.
+    """
+    locked = notification_lock(notification.pk)
+    if locked is None or locked.status == Status.SENT:
+        return
+    locked.status = Status.PENDING
+    locked.attempts = 0
+    locked.lease_expires_at = None
+    locked.save(update_fields=["status", "attempts", "lease_expires_at"])
+    audit_record(actor=actor, action="notification.resend", obj=locked)
+    notification_id = locked.pk
+    transaction.on_commit(lambda: send_task_soon(RETRY_TASK_NAME, (notification_id,)))
 
 
 def _schedule_retry(notification: Notification) -> None:
@@ -305,10 +429,12 @@ def reminder_event_id(appointment: Appointment) -> uuid.UUID:
 
 
 def notifications_send_due_reminders(*, now: datetime | None = None) -> int:
-    """Remind both parties of active appointments starting within 24 h; returns emails sent.
+    """Remind both parties of active appointments starting within 24 h; returns how many
+    reminders it queued (each is sent as soon as it is recorded).
 
     Appointments booked less than 24 h ahead are skipped: their booking email was the
-    reminder. Safe to run at any frequency: reminders are keyed by appointment and start.
+    reminder. Safe to run at any frequency: reminders are keyed by appointment and start,
+    and one already recorded is left to the send path (its retries and the sweep).
     """
     now = now or timezone.now()
     candidates = list(
@@ -324,35 +450,49 @@ def notifications_send_due_reminders(*, now: datetime | None = None) -> int:
     done = set(
         Notification.objects.filter(
             kind=Kind.APPOINTMENT_REMINDER,
-            status=Status.SENT,
             event_id__in=[reminder_event_id(a) for a in candidates],
         ).values_list("event_id", "recipient_id")
     )
-    sent = 0
+    queued = 0
     for appointment in candidates:
         event_id = reminder_event_id(appointment)
         for recipient in (appointment.patient, appointment.clinician):
             if (event_id, recipient.pk) in done:
                 continue
-            notification = notification_send(
+            subject, body = _render(Kind.APPOINTMENT_REMINDER, recipient, appointment, None)
+            _, created = notification_queue(
                 recipient=recipient,
                 kind=Kind.APPOINTMENT_REMINDER,
                 event_id=event_id,
+                subject=subject,
+                body=body,
                 appointment=appointment,
             )
-            sent += notification.status == Status.SENT
-    return sent
+            queued += created
+    return queued
 
 
-def notifications_retry_failed(*, older_than: timedelta = timedelta(minutes=5)) -> int:
-    """Retry failed notifications whose retry task was lost (broker down); returns count."""
+def notifications_retry_failed(*, older_than: timedelta | None = None) -> int:
+    """Send what the normal path left behind; returns how many it tried.
+
+    Failed emails whose retry task was lost (broker down), rows whose after-commit send
+    never ran (the process died at commit), and sends whose worker died mid-way (lease
+    lapsed). Each goes through ``notification_deliver``, whose claim keeps this from
+    racing a live sender.
+    """
+    now = timezone.now()
+    if older_than is None:
+        older_than = timedelta(seconds=settings.NOTIFICATION_SWEEP_AFTER_SECONDS)
+    cutoff = now - older_than
     ids = list(
         Notification.objects.filter(
-            status=Status.FAILED,
-            attempts__lt=MAX_ATTEMPTS,
-            created_at__lte=timezone.now() - older_than,
-        ).values_list("pk", flat=True)[:REMINDER_BATCH_SIZE]
+            Q(status=Status.FAILED, attempts__lt=MAX_ATTEMPTS, created_at__lte=cutoff)
+            | Q(status=Status.PENDING, created_at__lte=cutoff)
+            | Q(status=Status.SENDING, lease_expires_at__lte=now)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:REMINDER_BATCH_SIZE]
     )
     for notification_id in ids:
-        notification_retry(notification_id=notification_id)
+        notification_deliver(notification_id=notification_id)
     return len(ids)

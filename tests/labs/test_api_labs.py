@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -95,10 +96,13 @@ def test_critical_result_notifies_the_ordering_clinician_exactly_once(client_for
     )
     assert response.json()["flag"] == "critical"
     event = OutboxEvent.objects.get(name="lab_result.created")
-    # when the event is delivered, then redelivered (a worker crash after the work)
-    outbox_event_deliver(event_id=event.id)
+    # when the event is delivered, then redelivered (a worker crash after the work), each
+    # followed by what its commit runs (the email is sent after commit)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        outbox_event_deliver(event_id=event.id)
     OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=None)
-    outbox_event_deliver(event_id=event.id)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        outbox_event_deliver(event_id=event.id)
     # then one notification and one email, to the ordering clinician only
     notification = Notification.objects.get()
     assert notification.recipient_id == world.doctor.pk

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 from pypdf import PdfReader
 
 from core.models import Job, OutboxEvent
@@ -138,8 +139,11 @@ class TestCaseload:
 
         event = OutboxEvent.objects.get(name="report.completed")
         assert event.payload["job_id"] == str(job.id)
-        outbox_event_deliver(event_id=event.id)
-        outbox_event_deliver(event_id=event.id)  # at-least-once: a second delivery is a no-op
+        # each delivery followed by what its commit runs (the email is sent after commit)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            outbox_event_deliver(event_id=event.id)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            outbox_event_deliver(event_id=event.id)  # at-least-once: the second is a no-op
 
         mails = [m for m in mail.outbox if m.to == [doctor.email]]
         assert len(mails) == 1
