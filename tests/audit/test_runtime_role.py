@@ -220,3 +220,24 @@ def test_the_owner_and_superusers_are_refused_as_runtime_roles(runtime_role):
         call_command("db_grant_runtime_role", role=runtime_role)
     with pytest.raises(CommandError, match="lower-case"):
         call_command("db_grant_runtime_role", role='x"; DROP TABLE audit_auditevent; --')
+
+
+def test_a_role_that_keeps_audit_privileges_through_a_membership_is_refused(runtime_role):
+    # given a runtime role made, by hand, a member of a group that may UPDATE audit rows
+    group = f"{runtime_role}_grp"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{group}"')
+        cursor.execute(f'GRANT UPDATE ON audit_auditevent TO "{group}"')
+        cursor.execute(f'GRANT "{group}" TO "{runtime_role}"')
+    try:
+        # when the owner grants it, then the command refuses, naming the privilege, and
+        # grants nothing (one transaction)
+        with pytest.raises(CommandError, match="UPDATE on audit_auditevent"):
+            call_command("db_grant_runtime_role", role=runtime_role)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT has_table_privilege(%s, 'django_session', 'SELECT')", [runtime_role]
+            )
+            assert cursor.fetchone() == (False,)
+    finally:
+        drop_role(group)

@@ -139,3 +139,30 @@ def grant_runtime_role(connection: Any, role: str, *, password: str | None = Non
                     table=sql.Identifier(table), **names
                 )
             )
+        _check_effective_privileges(cursor, role=role, owner=owner, schema=schema)
+
+
+def _check_effective_privileges(cursor: Any, *, role: str, owner: str, schema: str) -> None:
+    """What the role can really do, memberships and PUBLIC included: grants made elsewhere
+    (a role it belongs to, PUBLIC's CREATE on the schema before PostgreSQL 15) would
+    otherwise survive this command unseen. Raising rolls the whole grant back."""
+    problems = []
+    cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [role, owner])
+    if cursor.fetchone()[0]:
+        problems.append(f"it is a member of the owner role {owner}")
+    cursor.execute("SELECT has_schema_privilege(%s, %s, 'CREATE')", [role, schema])
+    if cursor.fetchone()[0]:
+        problems.append(
+            f"it may CREATE in schema {schema} (through PUBLIC? as the schema's owner run "
+            f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC)"
+        )
+    for table in APPEND_ONLY_TABLES:
+        for privilege in ("UPDATE", "DELETE", "TRUNCATE", "TRIGGER", "REFERENCES"):
+            cursor.execute(
+                "SELECT has_table_privilege(%s, %s, %s)",
+                [role, f"{schema}.{table}", privilege],
+            )
+            if cursor.fetchone()[0]:
+                problems.append(f"it still holds {privilege} on {table} (through a role?)")
+    if problems:
+        raise CommandError(f"{role} would not be a runtime role: {'; '.join(problems)}.")
