@@ -6,19 +6,16 @@ defines it. Staff read clinical records through the admin, not the API. Everyone
 sees nothing, and an unseen record answers 404.
 
 Every read of another person's record (the reader is not the record's patient) writes
-an audit row through ``clinical_reads_audit``.
+an audit row through ``core.read_audit.audit_read``, on every surface that shows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 
 from accounts.models import CLINICIAN_ROLES, Role, User
-from core.audit import audit_record_many
 from scheduling.selectors import appointments_visible_to
 
 
@@ -49,16 +46,3 @@ def patient_visible_to(user: User, patient_id: int) -> bool:
     if role in CLINICIAN_ROLES:
         return appointments_visible_to(user).filter(patient_id=patient_id).exists()
     return False
-
-
-def clinical_reads_audit(*, actor: User, action: str, records: Iterable[tuple[Any, int]]) -> None:
-    """Audit each record read by someone other than its patient (record, patient_id)."""
-    foreign = [(record, patient_id) for record, patient_id in records if patient_id != actor.pk]
-    if not foreign:
-        return
-    with transaction.atomic():
-        audit_record_many(
-            actor=actor,
-            action=action,
-            records=[(record, {"patient_id": patient_id}) for record, patient_id in foreign],
-        )

@@ -1,4 +1,4 @@
-"""Back-office views of clinical records: read-only, and every opened record is audited.
+"""Back-office views of clinical records: read-only, and every record shown is audited.
 
 Clinical writes belong to clinicians through the API's services (staff never edit notes
 or prescriptions), so these admins allow no add, change or delete.
@@ -9,17 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db import models, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from consultations.models import Consultation, ConsultationAddendum, Prescription
-from core.audit import audit_record
+from core.admin_tools import ReadAuditedAdmin
 
 
-class ReadOnlyAuditedAdmin(admin.ModelAdmin):
-    """No writes; opening one record writes a ``<model>.read`` audit row (staff read)."""
-
-    audit_action = ""
+class ReadOnlyAuditedAdmin(ReadAuditedAdmin):
+    """No writes; each record a list or form shows writes a ``<model>.read`` row."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -29,27 +26,6 @@ class ReadOnlyAuditedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        obj = self.get_object(request, object_id)
-        if obj is not None:
-            self.audit_read(request, obj)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def audit_read(self, request: HttpRequest, obj: models.Model) -> None:
-        with transaction.atomic():
-            audit_record(
-                actor=request.user,
-                action=self.audit_action,
-                obj=obj,
-                metadata={"via": "admin"},
-            )
 
 
 class AddendumInline(admin.TabularInline):
@@ -64,7 +40,7 @@ class AddendumInline(admin.TabularInline):
 
 @admin.register(Consultation)
 class ConsultationAdmin(ReadOnlyAuditedAdmin):
-    audit_action = "consultation.read"
+    read_audit_action = "consultation.read"
     list_display = ["id", "appointment", "patient", "clinician", "status", "started_at"]
     list_select_related = ["appointment__patient", "appointment__clinician"]
     search_fields = ["appointment__patient__email", "appointment__clinician__email"]
@@ -80,6 +56,9 @@ class ConsultationAdmin(ReadOnlyAuditedAdmin):
     ]
     inlines = [AddendumInline]
 
+    def read_audit_patient_id(self, obj: Consultation) -> int:
+        return obj.appointment.patient_id
+
     @admin.display(description="Patient")
     def patient(self, obj: Consultation) -> str:
         return str(obj.appointment.patient)
@@ -91,10 +70,10 @@ class ConsultationAdmin(ReadOnlyAuditedAdmin):
 
 @admin.register(Prescription)
 class PrescriptionAdmin(ReadOnlyAuditedAdmin):
-    audit_action = "prescription.read"
+    read_audit_action = "prescription.read"
     list_display = ["id", "medication", "dose", "prescriber", "status", "issued_at"]
     list_filter = ["status", "route"]
-    list_select_related = ["prescriber"]
+    list_select_related = ["prescriber", "consultation__appointment"]
     search_fields = ["medication", "prescriber__email"]
     readonly_fields = [
         "consultation",
@@ -113,3 +92,6 @@ class PrescriptionAdmin(ReadOnlyAuditedAdmin):
         "cancelled_by",
         "cancellation_reason",
     ]
+
+    def read_audit_patient_id(self, obj: Prescription) -> int:
+        return obj.consultation.appointment.patient_id

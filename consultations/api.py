@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from accounts.models import User
 from consultations import selectors, services
 from consultations.access import (
-    clinical_reads_audit,
     is_record_clinician,
     is_record_patient,
     related_patient_ids,
@@ -38,6 +37,7 @@ from consultations.serializers import (
     PrescriptionOutputSerializer,
 )
 from core.pagination import DefaultPagination
+from core.read_audit import Read, ReadSurface, audit_read
 
 
 class IsRecordReader(BasePermission):
@@ -76,18 +76,23 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
 
 
 def audit_consultation_reads(user: User, consultations: list[Consultation]) -> None:
-    clinical_reads_audit(
+    audit_read(
         actor=user,
-        action="consultation.read",
-        records=[(c, c.appointment.patient_id) for c in consultations],
+        surface=ReadSurface.API,
+        reads=[Read("consultation.read", c, c.appointment.patient_id) for c in consultations],
     )
 
 
-def audit_prescription_reads(user: User, prescriptions: list[Prescription]) -> None:
-    clinical_reads_audit(
+def audit_prescription_reads(
+    user: User, prescriptions: list[Prescription], surface: ReadSurface = ReadSurface.API
+) -> None:
+    audit_read(
         actor=user,
-        action="prescription.read",
-        records=[(p, selectors.prescription_patient_id(p)) for p in prescriptions],
+        surface=surface,
+        reads=[
+            Read("prescription.read", p, selectors.prescription_patient_id(p))
+            for p in prescriptions
+        ],
     )
 
 
@@ -271,7 +276,7 @@ class PrescriptionPdfApi(APIView):
             prescription = selectors.prescription_get_for(
                 user=user, prescription_id=prescription_id
             )
-            audit_prescription_reads(user, [prescription])
+            audit_prescription_reads(user, [prescription], ReadSurface.PRESCRIPTION_PDF)
         response = HttpResponse(prescription_pdf(prescription), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="prescription-{prescription.pk}.pdf"'
         return response

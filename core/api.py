@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound
 from core.jobs import jobs_visible_to
 from core.models import Job
+from core.read_audit import Read, ReadSurface, audit_read
 
 
 class JobOutput(serializers.ModelSerializer[Job]):
@@ -86,4 +87,10 @@ class JobDownloadApi(APIView):
             raise NotFound(
                 "This job's file is no longer available.", code="job_file_gone"
             ) from None
+        # A job's file (a report) covers many patients: each download is an audited read.
+        audit_read(
+            actor=request.user,
+            surface=ReadSurface.JOB_DOWNLOAD,
+            reads=[Read("job_file.read", job, None)],
+        )
         return FileResponse(handle, as_attachment=True, filename=name)

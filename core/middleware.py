@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from core.errors import error_body
 from core.request_context import new_request_id, reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
+API_PREFIX = "/api/"
+NUL_REFUSED = "Null characters are not allowed."
 
 
 class RequestIdMiddleware:
@@ -27,3 +30,33 @@ class RequestIdMiddleware:
             reset_request_id(token)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class RejectNulQueryMiddleware:
+    """A NUL character in a page's query string is a 400 in the error envelope.
+
+    No page or filter means anything by it, and PostgreSQL refuses it in a text value, so
+    an admin filter (``?status__exact=%00``), an admin autocomplete term or any other
+    parameter that reached a query would otherwise end in a DataError (a 500). The API is
+    left to its own serializers, which already refuse it field by field after
+    authentication.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("QUERY_STRING", "")
+        # The raw string is checked first so that a request without one parses nothing.
+        if ("%00" in raw or "\x00" in raw) and not request.path.startswith(API_PREFIX):
+            fields = {
+                key.replace("\x00", "\\x00"): [NUL_REFUSED]
+                for key, values in request.GET.lists()
+                if "\x00" in key or any("\x00" in value for value in values)
+            }
+            if fields:
+                body = error_body(
+                    "validation_error", "The request has invalid fields.", {"fields": fields}
+                )
+                return JsonResponse(body, status=400)
+        return self.get_response(request)

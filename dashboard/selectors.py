@@ -28,6 +28,12 @@ from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to, slots_list
 
 CHART_WEEKS = 8
+# The days a page may show. Python's dates end at 0001-01-01 and 9999-12-31, and a page
+# steps past the day it shows (previous and next day or week links, a week's seventh day,
+# a local day's end in the user's zone): a day asked for outside these is shown as the
+# nearest of them, never a 500. No clinic record lies outside them.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 
 
 def day_bounds(day: date, user: User) -> tuple[datetime, datetime]:
@@ -35,6 +41,10 @@ def day_bounds(day: date, user: User) -> tuple[datetime, datetime]:
     zone = user.tzinfo
     start = datetime.combine(day, time.min, tzinfo=zone)
     return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+
+
+def clamp_day(day: date) -> date:
+    return min(max(day, FIRST_DAY), LAST_DAY)
 
 
 def today_for(user: User) -> date:

@@ -22,7 +22,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import CLINICIAN_ROLES, Role, User
-from consultations.access import clinical_reads_audit
 from consultations.lifecycle import APPOINTMENT_TERMINAL, Status
 from consultations.services import (
     consultation_addendum_add,
@@ -32,6 +31,7 @@ from consultations.services import (
     prescription_create,
 )
 from core.errors import DomainError, NotFound
+from core.read_audit import Read, ReadSurface, audit_read
 from dashboard import selectors
 from dashboard.access import clinician_required, not_found_page
 from dashboard.forms import (
@@ -65,8 +65,9 @@ def _user(request: HttpRequest) -> User:
 
 
 def _parse_day(value: str | None, default: date) -> date:
+    """The ISO day asked for (kept between the days a page can show), else ``default``."""
     try:
-        return date.fromisoformat(value) if value else default
+        return selectors.clamp_day(date.fromisoformat(value)) if value else default
     except ValueError:
         return default
 
@@ -341,9 +342,17 @@ def clients(request: HttpRequest) -> HttpResponse:
 def client_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     user = _user(request)
     history = selectors.client_history(clinician=user, patient_id=patient_id)
-    # One audit row per page view: the clinician read another person's record.
-    clinical_reads_audit(
-        actor=user, action="client_record.read", records=[(history.patient, patient_id)]
+    # The page as a whole, then every record on it (visit reasons included).
+    audit_read(
+        actor=user,
+        surface=ReadSurface.DASHBOARD_CLIENT,
+        reads=[
+            Read("client_record.read", history.patient, patient_id),
+            *(Read("appointment.read", a, patient_id) for a in history.appointments),
+            *(Read("consultation.read", c, patient_id) for c in history.consultations),
+            *(Read("prescription.read", p, patient_id) for p in history.prescriptions),
+            *(Read("lab_result.read", r, patient_id) for r in history.lab_results),
+        ],
     )
     return render(
         request,
@@ -369,6 +378,17 @@ def _consultation_page(
     consultation = selectors.own_consultation(clinician=user, consultation_id=consultation_id)
     state = consultation.status
     editable = state in (Status.SCHEDULED, Status.IN_PROGRESS)
+    prescriptions = list(consultation.prescriptions.all())
+    patient_id = consultation.appointment.patient_id
+    audit_read(
+        actor=user,
+        surface=ReadSurface.DASHBOARD_CONSULTATION,
+        reads=[
+            Read("consultation.read", consultation, patient_id),
+            Read("appointment.read", consultation.appointment, patient_id),  # its reason
+            *(Read("prescription.read", p, patient_id) for p in prescriptions),
+        ],
+    )
     context = {
         "consultation": consultation,
         "appointment": consultation.appointment,
@@ -385,7 +405,7 @@ def _consultation_page(
         "addendum_form": addendum_form or AddendumForm(),
         "prescription_form": prescription_form or PrescriptionForm(),
         "addenda": list(consultation.addenda.all()),
-        "prescriptions": list(consultation.prescriptions.all()),
+        "prescriptions": prescriptions,
         "error": error,
     }
     return render(request, "dashboard/consultation.html", context, status=status)
@@ -536,4 +556,10 @@ def report_download(request: HttpRequest, job_id: UUID) -> HttpResponseBase:
         handle = job.file.open("rb")
     except FileNotFoundError:
         return not_found_page(request, "The report file is no longer available.")
+    # A report lists many clients: its download is a read of each, with no single patient.
+    audit_read(
+        actor=request.user,
+        surface=ReadSurface.DASHBOARD_REPORT_DOWNLOAD,
+        reads=[Read("job_file.read", job, None)],
+    )
     return FileResponse(handle, as_attachment=True, filename=name)

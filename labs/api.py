@@ -14,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consultations.access import clinical_reads_audit
 from consultations.api import IsRecordReader, query, signed_in, validated
 from consultations.fields import IdField, StrictCharField, StrictChoiceField
 from core.pagination import DefaultPagination
+from core.read_audit import Read, ReadSurface, audit_read
 from labs import selectors, services
 from labs.flags import Ranges
 from labs.models import LabResult
@@ -166,8 +166,10 @@ class LabResultListQuerySerializer(serializers.Serializer[Any]):
 
 
 def _audit_reads(user: Any, results: list[LabResult]) -> None:
-    clinical_reads_audit(
-        actor=user, action="lab_result.read", records=[(r, r.patient_id) for r in results]
+    audit_read(
+        actor=user,
+        surface=ReadSurface.API,
+        reads=[Read("lab_result.read", r, r.patient_id) for r in results],
     )
 
 

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts.models import User
+from core.admin_tools import ReadAuditedAdmin
 from core.errors import DomainError
 from scheduling import services
 from scheduling.models import Appointment, AvailabilityRule, Slot
@@ -217,7 +218,9 @@ class CancelForm(forms.Form):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(ServiceWriteAdmin):
+class AppointmentAdmin(ReadAuditedAdmin, ServiceWriteAdmin):
+    # The reason and notes of a visit are another person's clinical content.
+    read_audit_action = "appointment.read"
     list_display = (
         "id",
         "start",
@@ -261,6 +264,9 @@ class AppointmentAdmin(ServiceWriteAdmin):
     )
     # Everything but the free text moves only through the lifecycle actions.
     readonly_fields = tuple(f for f in fields if f not in ("reason", "notes"))
+
+    def read_audit_patient_id(self, obj: Appointment) -> int:
+        return obj.patient_id
 
     @admin.display(description="Mode", ordering="slot__mode")
     def slot_mode(self, obj: Appointment) -> str:

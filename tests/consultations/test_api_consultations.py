@@ -112,7 +112,7 @@ def test_foreign_reads_are_audited_own_reads_are_not(client_for, world):
     row = AuditEvent.objects.get(action="consultation.read")
     assert row.actor_id == world.doctor.pk
     assert row.object_id == str(consultation.pk)
-    assert row.metadata == {"patient_id": world.patient_a.pk}
+    assert row.metadata == {"surface": "api", "patient_id": world.patient_a.pk}
     # when the doctor lists: one row per record on the page
     client_for(world.doctor).get("/api/v1/consultations/")
     assert AuditEvent.objects.filter(action="consultation.read").count() == 1 + 3

@@ -89,9 +89,12 @@ def test_admin_is_read_only_and_audits_every_opened_record(client, world):
     # opening one record is a staff read of another person's record: audited
     response = client.get(f"/admin/consultations/consultation/{consultation.pk}/change/")
     assert response.status_code == 200
-    row = AuditEvent.objects.get(action="consultation.read")
+    row = AuditEvent.objects.get(action="consultation.read", metadata__surface="admin.change_form")
     assert (row.actor_id, row.object_id) == (staff.pk, str(consultation.pk))
-    assert row.metadata == {"via": "admin"}
+    assert row.metadata == {
+        "surface": "admin.change_form",
+        "patient_id": consultation.appointment.patient_id,
+    }
     # a POST cannot change it
     client.post(
         f"/admin/consultations/consultation/{consultation.pk}/change/", {"notes": "changed"}
@@ -103,4 +106,7 @@ def test_admin_is_read_only_and_audits_every_opened_record(client, world):
         (f"/admin/labs/labresult/{world.lab_result.pk}/change/", "lab_result.read"),
     ]:
         assert client.get(url).status_code == 200
-        assert AuditEvent.objects.filter(action=action, actor_id=staff.pk).count() == 1
+        opened = AuditEvent.objects.filter(
+            action=action, actor_id=staff.pk, metadata__surface="admin.change_form"
+        )
+        assert opened.count() == 1

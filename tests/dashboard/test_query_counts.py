@@ -37,7 +37,9 @@ MAX_QUERIES = {
     # + visibility check, client, appointments, consultations (+ addenda), prescriptions,
     # lab results, and the audit row of the read (with its transaction's savepoints)
     "client": 14,
-    "consultation": 5,  # + consultation with relations, its addenda and prescriptions
+    # + consultation with relations, its addenda and prescriptions, and the audit rows of
+    # the read (one INSERT each for the consultation, its appointment, its prescriptions)
+    "consultation": 8,
     "/dashboard/reports/": 3,  # + recent report jobs
     "report": 3,  # + the job
 }

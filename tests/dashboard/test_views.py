@@ -365,7 +365,7 @@ class TestClients:
         # the read of another person's record is audited, once per page
         read = AuditEvent.objects.get(action="client_record.read")
         assert read.actor_id == doctor.pk
-        assert read.metadata == {"patient_id": patient.pk}
+        assert read.metadata == {"surface": "dashboard.client", "patient_id": patient.pk}
 
 
 class TestConsultation:

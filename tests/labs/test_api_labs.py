@@ -257,7 +257,7 @@ def test_patients_see_their_own_results_and_reads_are_audited(client_for, world)
     client_for(world.psychologist).get(f"{URL}{world.lab_result.pk}/")
     row = AuditEvent.objects.get(action="lab_result.read")
     assert row.actor_id == world.psychologist.pk
-    assert row.metadata == {"patient_id": world.patient_a.pk}
+    assert row.metadata == {"surface": "api", "patient_id": world.patient_a.pk}
 
 
 @pytest.mark.parametrize("params", [{"flag": "weird"}, {"patient": "x"}, {"current": "maybe"}])

@@ -1,0 +1,99 @@
+"""The project's admin site and the admin building blocks apps use; core knows no domain.
+
+* ``CarebookAdminSite`` (Django's default site here, through ``CarebookAdminConfig``):
+  every ModelAdmin registered on it, the project's and third-party apps' alike (axes,
+  celery beat and results), gets ``SafeChangeListAdmin``'s guarded change list, so a
+  date-hierarchy date out of range (``?start__year=9999``) is answered like any other bad
+  filter, with Django's "?e=1" redirect, instead of a 500.
+* ``ReadAuditedAdmin``: the change list and change form of a model holding clinical
+  content write a read row (``core.read_audit.audit_read``) for every record they show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.db import models
+from django.http import HttpRequest, HttpResponse
+
+from core.read_audit import Read, ReadSurface, audit_read
+
+
+class GuardedChangeList(ChangeList):
+    def get_filters(self, request: HttpRequest) -> Any:
+        # Django 5.2 builds the date hierarchy's range outside its own try block: year
+        # 9999 (+1 year), 9999-12 (+32 days), 9999-12-31 (+1 day) or a 20-digit year
+        # raise ValueError/OverflowError. Fixed upstream after 5.2 (Django ticket #37357).
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class SafeChangeListAdmin(admin.ModelAdmin):
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return GuardedChangeList
+
+
+class CarebookAdminSite(admin.AdminSite):
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, SafeChangeListAdmin):
+            # Placed just above ModelAdmin in the MRO: an admin's own overrides still win.
+            admin_class = type(
+                admin_class.__name__,
+                (admin_class, SafeChangeListAdmin),
+                {"__module__": admin_class.__module__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
+
+
+class ReadAuditedAdmin(admin.ModelAdmin):
+    """Every record a change list shows, and the record a change form shows, is a staff
+    read of someone's clinical record: one ``read_audit_action`` row each (one INSERT
+    per page, whatever its size), with surface and patient id."""
+
+    read_audit_action = ""
+
+    def read_audit_patient_id(self, obj: Any) -> int | None:
+        """The patient whose record ``obj`` is (reached through ``list_select_related``)."""
+        raise NotImplementedError
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        changelist = context.get("cl")
+        if isinstance(changelist, ChangeList):
+            # The template iterates this same queryset, so listing it here costs no query.
+            shown = list(changelist.result_list)
+            self._audit_reads(request, shown, ReadSurface.ADMIN_CHANGE_LIST)
+        return response
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            self._audit_reads(request, [obj], ReadSurface.ADMIN_CHANGE_FORM)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _audit_reads(
+        self, request: HttpRequest, shown: list[models.Model], surface: ReadSurface
+    ) -> None:
+        audit_read(
+            actor=request.user,
+            surface=surface,
+            reads=[
+                Read(self.read_audit_action, obj, self.read_audit_patient_id(obj)) for obj in shown
+            ],
+        )
