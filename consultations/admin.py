@@ -41,6 +41,7 @@ class AddendumInline(admin.TabularInline):
 @admin.register(Consultation)
 class ConsultationAdmin(ReadOnlyAuditedAdmin):
     read_audit_action = "consultation.read"
+    read_audit_patient = "appointment__patient_id"
     list_display = ["id", "appointment", "patient", "clinician", "status", "started_at"]
     list_select_related = ["appointment__patient", "appointment__clinician"]
     search_fields = ["appointment__patient__email", "appointment__clinician__email"]
@@ -56,9 +57,6 @@ class ConsultationAdmin(ReadOnlyAuditedAdmin):
     ]
     inlines = [AddendumInline]
 
-    def read_audit_patient_id(self, obj: Consultation) -> int:
-        return obj.appointment.patient_id
-
     @admin.display(description="Patient")
     def patient(self, obj: Consultation) -> str:
         return str(obj.appointment.patient)
@@ -71,6 +69,7 @@ class ConsultationAdmin(ReadOnlyAuditedAdmin):
 @admin.register(Prescription)
 class PrescriptionAdmin(ReadOnlyAuditedAdmin):
     read_audit_action = "prescription.read"
+    read_audit_patient = "consultation__appointment__patient_id"
     list_display = ["id", "medication", "dose", "prescriber", "status", "issued_at"]
     list_filter = ["status", "route"]
     list_select_related = ["prescriber", "consultation__appointment"]
@@ -92,6 +91,3 @@ class PrescriptionAdmin(ReadOnlyAuditedAdmin):
         "cancelled_by",
         "cancellation_reason",
     ]
-
-    def read_audit_patient_id(self, obj: Prescription) -> int:
-        return obj.consultation.appointment.patient_id

@@ -40,6 +40,7 @@ class ReadSurface(StrEnum):
     DASHBOARD_REPORT_DOWNLOAD = "dashboard.report_download"
     ADMIN_CHANGE_LIST = "admin.change_list"
     ADMIN_CHANGE_FORM = "admin.change_form"
+    ADMIN_EXPORT = "admin.export_csv"
 
 
 class Read(NamedTuple):

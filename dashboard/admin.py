@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from core.admin_tools import ReadAuditedAdmin
 from core.audit import audit_record
 from core.csv_safety import csv_row
 
@@ -53,6 +54,8 @@ def export_as_csv(
             obj=(label, ""),
             metadata={"rows": queryset.count(), "fields": [field.name for field in fields]},
         )
+        if isinstance(modeladmin, ReadAuditedAdmin):  # clinical rows: a read of each
+            modeladmin.audit_export(request, queryset)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response = StreamingHttpResponse(
         csv_rows(queryset.order_by("pk"), fields), content_type="text/csv; charset=utf-8"

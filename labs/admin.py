@@ -11,6 +11,7 @@ class LabResultAdmin(ReadOnlyAuditedAdmin):
     """Read-only: results are recorded and corrected (superseded) by clinicians."""
 
     read_audit_action = "lab_result.read"
+    read_audit_patient = "patient_id"
     list_display = ["id", "patient", "test_code", "test_name", "flag", "status", "reported_at"]
     list_filter = ["flag", "status"]
     list_select_related = ["patient"]

@@ -221,6 +221,7 @@ class CancelForm(forms.Form):
 class AppointmentAdmin(ReadAuditedAdmin, ServiceWriteAdmin):
     # The reason and notes of a visit are another person's clinical content.
     read_audit_action = "appointment.read"
+    read_audit_patient = "patient_id"
     list_display = (
         "id",
         "start",
@@ -264,9 +265,6 @@ class AppointmentAdmin(ReadAuditedAdmin, ServiceWriteAdmin):
     )
     # Everything but the free text moves only through the lifecycle actions.
     readonly_fields = tuple(f for f in fields if f not in ("reason", "notes"))
-
-    def read_audit_patient_id(self, obj: Appointment) -> int:
-        return obj.patient_id
 
     @admin.display(description="Mode", ordering="slot__mode")
     def slot_mode(self, obj: Appointment) -> str:

@@ -248,3 +248,25 @@ def test_a_staff_member_viewing_a_lab_result_in_the_admin_writes_a_read_row(worl
     assert (row.actor_id, row.actor_role) == (staff.pk, "staff")
     assert (row.object_type, row.object_id) == ("labs.labresult", str(world.lab_result.pk))
     assert row.metadata == {"surface": "admin.change_form", "patient_id": world.patient_a.pk}
+
+
+def test_a_csv_export_of_clinical_rows_is_a_read_of_each_row(world):
+    # given a staff member who selects every prescription in the admin
+    staff = StaffFactory(is_superuser=True)
+    selected = [world.prescription.pk, world.prescription_b.pk]
+
+    # when they export them as CSV
+    response = web(staff).post(
+        "/admin/consultations/prescription/",
+        {"action": "export_as_csv", "_selected_action": selected},
+    )
+
+    # then the file comes, and each exported row is a read naming its patient
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    rows = reads(ReadSurface.ADMIN_EXPORT, "prescription.read")
+    assert {(row.object_id, row.metadata["patient_id"]) for row in rows} == {
+        (str(world.prescription.pk), world.patient_a.pk),
+        (str(world.prescription_b.pk), world.patient_b.pk),
+    }
+    assert {row.actor_id for row in rows} == {staff.pk}
