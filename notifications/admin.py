@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,10 +10,12 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.models import User
 from core.errors import DomainError
 from core.resilience import BreakerState
 from notifications.egress import webhook_url_check
 from notifications.models import Notification, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.services import notification_resend
 from notifications.webhooks import (
     endpoint_breaker,
     webhook_delivery_redeliver,
@@ -38,11 +40,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "recipient", "channel", "status", "attempts", "sent_at")
+    """Every email Carebook sends (appointments, reminders, critical lab alerts, reports)."""
+
+    list_display = (
+        "created_at", "kind", "recipient", "channel", "status", "attempts", "sent_at",
+        "last_error",
+    )  # fmt: skip
     list_filter = ("status", "kind", "channel")
     search_fields = ("recipient__email", "event_id")
     list_select_related = ("recipient",)
     date_hierarchy = "created_at"
+    actions = ("resend",)
+
+    @admin.action(description="Send again (a fresh set of attempts)")
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        unsent = queryset.exclude(status=Notification.Status.SENT)
+        for notification in unsent:
+            notification_resend(notification=notification, actor=cast(User, request.user))
+        self.message_user(request, f"Queued {len(unsent)} notification(s).", messages.SUCCESS)
 
 
 class WebhookEndpointForm(forms.ModelForm):

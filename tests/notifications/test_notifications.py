@@ -351,6 +351,46 @@ def test_staff_see_notifications_read_only_with_filters(client, people):
     assert add.status_code == 403
 
 
+def test_staff_send_a_failed_notification_again_from_the_admin(client, people):
+    # given a notification whose attempts ran out
+    from audit.models import AuditEvent
+    from tests.factories import StaffFactory
+
+    patient, doctor = people
+    appointment = book(patient, doctor)
+    notification = Notification.objects.create(
+        recipient=patient,
+        event_id=reminder_event_id(appointment),
+        kind=Kind.APPOINTMENT_SCHEDULED,
+        appointment=appointment,
+        status="failed",
+        attempts=MAX_ATTEMPTS,
+        last_error="SMTPConnectError: (554, b'no')",
+    )
+    staff = StaffFactory(is_superuser=True)
+    client.force_login(staff)
+
+    # when staff see it in the list and send it again
+    listing = client.get("/admin/notifications/notification/?status__exact=failed")
+    response = client.post(
+        "/admin/notifications/notification/",
+        {"action": "resend", "_selected_action": [notification.pk]},
+    )
+
+    # then it is pending with a fresh set of attempts, and the audit names who asked
+    assert b"SMTPConnectError" in listing.content
+    assert response.status_code == 302
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("pending", 0)
+    row = AuditEvent.objects.get(action="notification.resend")
+    assert (row.actor_id, row.object_id) == (staff.pk, str(notification.pk))
+    # and the worker's retry sends it
+    with override_settings(NOTIFICATION_SWEEP_AFTER_SECONDS=0):
+        notification_retry(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.status == "sent"
+
+
 def test_notification_send_itself_is_idempotent_without_the_job(people):
     # given an event already handled
     patient, doctor = people
