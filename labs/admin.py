@@ -29,6 +29,7 @@ class LabResultAdmin(ReadOnlyAuditedAdmin):
     "Correct" page (a new result superseding it, audited with the staff member's name)."""
 
     read_audit_action = "lab_result.read"
+    read_audit_patient = "patient_id"
     list_display = ["id", "patient", "test_code", "test_name", "flag", "status", "reported_at"]
     list_filter = ["flag", "status"]
     list_select_related = ["patient"]
@@ -51,9 +52,6 @@ class LabResultAdmin(ReadOnlyAuditedAdmin):
             return "-"
         url = reverse("admin:labs_labresult_correct", args=[obj.pk])
         return format_html('<a href="{}">Correct this result</a>', url)
-
-    def read_audit_patient_id(self, obj: LabResult) -> int:
-        return obj.patient_id
 
 
 class LabResultCorrectionForm(forms.Form):
