@@ -33,6 +33,7 @@ REQUIRED_ENV = {
     "METRICS_BEARER_TOKEN": METRICS_TOKEN,
     "POSTGRES_APP_PASSWORD": "example-only-runtime-password",
     "AUDIT_CHAIN_KEY": "example-only-audit-chain-key-0123456789",
+    "AUDIT_FINGERPRINT_KEY": "example-only-audit-fingerprint-key-0123",
 }
 
 
@@ -233,6 +234,16 @@ def test_only_the_worker_holds_the_audit_chain_key(resolved):
     assert services["worker"]["environment"]["AUDIT_CHAIN_KEY"] == REQUIRED_ENV["AUDIT_CHAIN_KEY"]
     for name in ("api", "beat", "migrate"):
         assert "AUDIT_CHAIN_KEY" not in services[name]["environment"], name
+
+
+def test_every_app_process_holds_the_audit_fingerprint_key(resolved):
+    # the settings refuse to start without it outside development (config/settings.py)
+    for name in (*APPS, "migrate"):
+        environment = resolved["services"][name]["environment"]
+        assert environment["AUDIT_FINGERPRINT_KEY"] == REQUIRED_ENV["AUDIT_FINGERPRINT_KEY"]
+    result = compose_config(COMPOSE_FILE, {**REQUIRED_ENV, "AUDIT_FINGERPRINT_KEY": ""})
+    assert result.returncode != 0
+    assert "AUDIT_FINGERPRINT_KEY" in result.stderr
 
 
 def test_compose_refuses_to_start_without_the_runtime_password_or_the_chain_key():
