@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/reports/"
 
 
-def seen_by(doctor, patient) -> None:
-    start = datetime(2026, 3, 10, 9, tzinfo=UTC) + timedelta(hours=patient.pk % 1000)
+def seen_by(doctor, patient, hour: int = 0) -> None:
+    """A completed appointment in March 2026, at ``hour`` hours past 10 March 09:00."""
+    start = datetime(2026, 3, 10, 9, tzinfo=UTC) + timedelta(hours=hour)
     slot = SlotFactory(clinician=doctor, start=start, end=start + timedelta(minutes=30))
     AppointmentFactory(slot=slot, patient=patient, status=Appointment.Status.COMPLETED)
 
@@ -53,8 +54,8 @@ HOSTILE_PATIENTS = [
 def test_every_formula_start_in_a_report_csv_is_neutralised(client_for):
     # given a clinician whose patients typed formulas into their names and emails
     doctor = DoctorFactory()
-    for first, last, email in HOSTILE_PATIENTS:
-        seen_by(doctor, PatientFactory(first_name=first, last_name=last, email=email))
+    for hour, (first, last, email) in enumerate(HOSTILE_PATIENTS):
+        seen_by(doctor, PatientFactory(first_name=first, last_name=last, email=email), hour)
 
     # when the clinician downloads the caseload CSV
     data = built_report(client_for(doctor), "csv").decode()
