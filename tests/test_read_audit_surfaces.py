@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client
 
 from audit.models import AuditEvent
+from core.admin_tools import ReadAuditedAdmin
 from core.read_audit import ReadSurface
 from reports.services import Kind, ReportRequest, report_build, report_request
 from tests.consultations.factories import World, clinical_world
@@ -270,3 +273,29 @@ def test_a_csv_export_of_clinical_rows_is_a_read_of_each_row(world):
         (str(world.prescription_b.pk), world.patient_b.pk),
     }
     assert {row.actor_id for row in rows} == {staff.pk}
+
+
+@pytest.mark.parametrize(("app", "model", "action"), ADMIN_MODELS)
+def test_every_audited_admin_audits_an_export_of_its_rows(world, app, model, action):
+    staff = StaffFactory(is_superuser=True)
+    model_class = apps.get_model(app, model)
+    selected = list(model_class.objects.values_list("pk", flat=True))
+
+    response = web(staff).post(
+        f"/admin/{app}/{model}/", {"action": "export_as_csv", "_selected_action": selected}
+    )
+
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    rows = reads(ReadSurface.ADMIN_EXPORT, action)
+    assert sorted(int(row.object_id) for row in rows) == sorted(selected)
+    assert all(row.metadata["patient_id"] for row in rows)
+
+
+def test_every_admin_of_a_clinical_model_audits_its_reads():
+    audited = {
+        (model._meta.app_label, model._meta.model_name)
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, ReadAuditedAdmin)
+    }
+    assert audited == {(app, model) for app, model, _ in ADMIN_MODELS}
