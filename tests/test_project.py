@@ -27,6 +27,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # Required outside development, like SECRET_KEY (config/settings.py).
+        "AUDIT_FINGERPRINT_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "carebook.example.test",
     }
     env.update(overrides)
