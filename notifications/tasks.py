@@ -52,5 +52,6 @@ def send_reminders() -> int:
 
 @shared_task(name="notifications.retry_failed", acks_late=True, ignore_result=True)
 def retry_failed() -> int:
-    """Periodic (beat): failed emails whose retry message was lost."""
+    """Periodic (beat): failed emails whose retry message was lost, emails whose
+    after-commit send was lost with its process, sends whose worker died (lease lapsed)."""
     return notifications_retry_failed()
