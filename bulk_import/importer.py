@@ -139,12 +139,14 @@ def import_hospitals(
     on_batch: BatchCommitted | None = None,
     batch_rows: int | None = None,
     upserter: Upserter | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> ImportSummary:
     """Import every record of ``raw``; batches at or below ``resume_from`` are not rewritten.
 
     A first import COPYs each batch into the table while it is read (``BatchStream``);
     any other batch is written once it is complete. Each written batch is one durable
-    transaction, with its checkpoint (``on_batch``).
+    transaction, with its checkpoint (``on_batch``). ``heartbeat`` is called after every
+    batch, written or only re-read, outside its transaction.
     """
     checkpoint = resume_from or Checkpoint()
     committed_before = checkpoint.batches
@@ -197,6 +199,8 @@ def import_hospitals(
         for one_row in batch_rejects:
             rejects.add_row(one_row)
         batch, batch_rejects = [], []
+        if heartbeat is not None:
+            heartbeat()
 
     db.open(resuming=committed_before > 0)
     with _cyclic_gc_paused():

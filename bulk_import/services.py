@@ -1,39 +1,41 @@
 """Writes of the bulk hospital import: accept an upload as a job, run it, record the outcome.
 
 ``hospital_import_start`` runs in the request (or the admin view): it checks the header,
-stores the file under MEDIA_ROOT chunk by chunk, creates the job and queues the task on
-commit. ``hospital_import_run`` runs in the Celery worker and may run more than once for
-one job (acks_late re-delivery after a killed worker): it resumes from the checkpoint
-that every batch commits together with its rows.
+stores the file under MEDIA_ROOT chunk by chunk, and launches the job (core.jobs: the
+task is sent after commit, and again by the jobs sweep while the job stays queued).
+``hospital_import_run`` runs in the Celery worker under the job's lease and may run more
+than once for one job (its worker killed: the sweep sends the task again once the lease
+lapses): it resumes from the checkpoint that every batch commits together with its rows.
+Each checkpoint is written through the claim (``JobLease.update``), so a batch of a
+worker whose claim was taken over rolls back instead of committing twice.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
 from typing import IO, Any
 from uuid import UUID
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models.functions import Greatest
 
 from bulk_import.csv_source import CsvFormatError, read_header
 from bulk_import.importer import Checkpoint, ImportSummary, RejectSink, import_hospitals
 from core.audit import audit_record
 from core.errors import DomainError, InvalidRequest
-from core.jobs import job_create, job_fail, job_start, job_succeed
+from core.jobs import JobLease, job_execute, job_fail, job_launch, job_succeed
 from core.models import Job
 from core.outbox import event_publish
 
 logger = logging.getLogger(__name__)
 
 IMPORT_JOB_KIND = "hospital_import"
+IMPORT_TASK = "bulk_import.run_hospital_import"
 UPLOAD_DIR = "bulk_import/uploads"
 
 
@@ -96,7 +98,7 @@ def hospital_import_start(*, user: Any, upload: File[Any]) -> Job:
     stored: str | None = None
     try:
         with transaction.atomic():
-            job = job_create(kind=IMPORT_JOB_KIND, requested_by=user)
+            job, _ = job_launch(kind=IMPORT_JOB_KIND, task_name=IMPORT_TASK, requested_by=user)
             stored = default_storage.save(upload_name(job.id), upload)  # streamed in chunks
             if stored != upload_name(job.id):  # a new uuid never collides; be sure anyway
                 raise RuntimeError(f"Upload stored as {stored}, not {upload_name(job.id)}")
@@ -106,7 +108,6 @@ def hospital_import_start(*, user: Any, upload: File[Any]) -> Job:
                 obj=job,
                 metadata={"file_name": str(getattr(upload, "name", "")), "bytes": upload.size},
             )
-            transaction.on_commit(lambda: _enqueue(job.id), robust=True)
     except BaseException:
         if stored is not None:  # a rolled-back start must not leave its file behind
             default_storage.delete(stored)
@@ -114,56 +115,25 @@ def hospital_import_start(*, user: Any, upload: File[Any]) -> Job:
     return job
 
 
-def _enqueue(job_id: UUID) -> None:
-    from bulk_import.tasks import run_hospital_import
-
-    run_hospital_import.delay(str(job_id))
-
-
-def _record_checkpoint(job_id: UUID | str, checkpoint: Checkpoint, percent: int) -> None:
-    # Inside the batch's transaction: the rows and the checkpoint commit or vanish together.
-    Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(
+def _record_checkpoint(lease: JobLease, checkpoint: Checkpoint, percent: int) -> None:
+    # Inside the batch's transaction: the rows and the checkpoint commit or vanish together,
+    # and only under the latest claim (LeaseLost rolls the batch back). Renews the lease.
+    lease.update(
         progress=Greatest("progress", percent),
         result={"checkpoint": checkpoint.as_dict()},
     )
 
 
 def hospital_import_run(*, job_id: UUID | str) -> Job:
-    """Worker side: import the job's file, resuming after a crash; idempotent when finished."""
-    job = Job.objects.get(id=job_id, kind=IMPORT_JOB_KIND)
-    if job.status in Job.FINISHED_STATUSES:
-        return job  # a re-delivered message of a job that finished
-    with _only_runner(job.id) as alone:
-        if not alone:
-            logger.warning("hospital import %s is already running elsewhere", job.id)
-            return job
-        return _run(job)
+    """Worker side: import the job's file, resuming after a crash; idempotent when finished.
 
-
-@contextlib.contextmanager
-def _only_runner(job_id: UUID) -> Iterator[bool]:
-    """One run per job at a time (a message re-delivered while its first run still works).
-
-    A session advisory lock on PostgreSQL: it goes with the connection of a killed worker.
+    One worker at a time: the claim's lease (core.jobs) rather than a database lock, so a
+    worker on a lost machine, whose connection may linger for hours, holds nothing up.
     """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = UUID(str(job_id)).int & (2**63 - 1)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        (acquired,) = cursor.fetchone() or (False,)
-    try:
-        yield bool(acquired)
-    finally:
-        # Suppressed: after a failed statement the unlock fails too; the session ends it.
-        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-            if acquired:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return job_execute(job_id=job_id, kind=IMPORT_JOB_KIND, work=_run, error_code="import_failed")
 
 
-def _run(job: Job) -> Job:
-    job = job_start(job_id=job.id)
+def _run(job: Job, lease: JobLease) -> Job:
     resume_from = Checkpoint.from_dict((job.result or {}).get("checkpoint"))
     name = upload_name(job.id)
     with (
@@ -177,34 +147,36 @@ def _run(job: Job) -> Job:
                 total_bytes=default_storage.size(name),
                 rejects=rejects,
                 resume_from=resume_from,
-                on_batch=lambda checkpoint, percent: _record_checkpoint(
-                    job.id, checkpoint, percent
-                ),
+                on_batch=lambda checkpoint, percent: _record_checkpoint(lease, checkpoint, percent),
+                # Batches below the checkpoint are re-read, not written: keep the lease.
+                heartbeat=lease.renew,
             )
         except (CsvFormatError, UnicodeDecodeError) as exc:
-            return _fail_unreadable(job, exc)
+            return _fail_unreadable(job, exc, lease)
         rejects_file.flush()
         rejects_file.seek(0)
-        job = _succeed(job, summary, rejects, rejects_file)
+        job = _succeed(job, summary, rejects, rejects_file, lease)
     default_storage.delete(name)
     return job
 
 
-def _fail_unreadable(job: Job, exc: Exception) -> Job:
+def _fail_unreadable(job: Job, exc: Exception, lease: JobLease) -> Job:
     code = exc.code if isinstance(exc, CsvFormatError) else "csv_not_utf8"
-    failed = job_fail(job_id=job.id, errors=[{"code": code, "message": str(exc)}])
+    failed = job_fail(job_id=job.id, errors=[{"code": code, "message": str(exc)}], lease=lease)
     default_storage.delete(upload_name(job.id))
     return failed
 
 
-def _succeed(job: Job, summary: ImportSummary, rejects: RejectSink, rejects_file: IO[str]) -> Job:
+def _succeed(
+    job: Job, summary: ImportSummary, rejects: RejectSink, rejects_file: IO[str], lease: JobLease
+) -> Job:
     result: dict[str, Any] = {
         **summary.as_dict(),
         "rejects_listed": len(rejects.first),
         "message": _summary_message(summary),
     }
     with transaction.atomic():
-        done = job_succeed(job_id=job.id, result=result, errors=rejects.first)
+        done = job_succeed(job_id=job.id, result=result, errors=rejects.first, lease=lease)
         done.file.save(f"rejects-{job.id}.csv", File(rejects_file), save=False)
         Job.objects.filter(id=job.id).update(file=done.file.name)
         audit_record(actor=None, action="hospital_import.complete", obj=done, metadata=result)
@@ -225,11 +197,3 @@ def _summary_message(summary: ImportSummary) -> str:
         f"{changed}; {summary.unchanged} unchanged, {summary.rejected} rows rejected "
         f"of {summary.rows} rows."
     )
-
-
-def hospital_import_fail(*, job_id: UUID | str, message: str) -> None:
-    """The task gave up (retries exhausted or an unexpected error): record it on the job."""
-    job = Job.objects.filter(id=job_id).first()
-    if job is None or job.status in Job.FINISHED_STATUSES:
-        return
-    job_fail(job_id=job_id, errors=[{"code": "import_failed", "message": message}])

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -23,11 +22,12 @@ from bulk_import.directory_sync import (
     directory_client_from_settings,
 )
 from bulk_import.models import DirectorySyncState
-from core.jobs import job_get_or_create, job_start, job_succeed
+from core.jobs import JobLease, job_execute, job_launch, job_release, job_succeed
 from core.models import Job
 from core.resilience import CircuitOpenError
 
 SYNC_JOB_KIND = "directory_sync"
+SYNC_TASK = "bulk_import.run_directory_sync"
 SYNC_CHUNK = 200  # hospitals read per query
 MAX_SYNC_ERRORS_IN_JOB = 1_000
 MAX_ATTEMPTS_IN_JOB = 200  # the latest attempts (code, outcome, backoff), for diagnosis
@@ -54,16 +54,8 @@ def hospital_directory_payload(hospital: Hospital) -> dict[str, Any]:
 
 def directory_sync_start(*, reason: str) -> Job:
     """A system job, one per ``reason`` (e.g. the import job that changed hospitals)."""
-    job, created = job_get_or_create(kind=SYNC_JOB_KIND, idempotency_key=reason)
-    if created:
-        transaction.on_commit(lambda: _enqueue(job.id), robust=True)
+    job, _ = job_launch(kind=SYNC_JOB_KIND, task_name=SYNC_TASK, idempotency_key=reason)
     return job
-
-
-def _enqueue(job_id: UUID) -> None:
-    from bulk_import.tasks import run_directory_sync
-
-    run_directory_sync.delay(str(job_id))
 
 
 @dataclass
@@ -88,19 +80,27 @@ def _mark(hospital: Hospital, *, rejected_reason: str = "") -> None:
 
 
 def directory_sync_run(*, job_id: UUID | str, client: DirectoryClient | None = None) -> Job:
-    """Worker side. Leaves the job running with ``retry_in_seconds`` when it must stop early."""
-    job = Job.objects.get(id=job_id, kind=SYNC_JOB_KIND)
-    if job.status in Job.FINISHED_STATUSES:
-        return job
-    job_start(job_id=job.id)
-    client = client or directory_client_from_settings()
+    """Worker side. Leaves the job running with ``retry_in_seconds`` when it must stop early
+    (its lease released: the task's retry, or the jobs sweep, runs it again)."""
+
+    def work(job: Job, lease: JobLease) -> Job:
+        return _sync(job, lease, client or directory_client_from_settings())
+
+    return job_execute(
+        job_id=job_id, kind=SYNC_JOB_KIND, work=work, error_code="directory_sync_failed"
+    )
+
+
+def _sync(job: Job, lease: JobLease, client: DirectoryClient) -> Job:
+    # Backoffs between retries of one hospital may outlast the lease: keep it while waiting.
+    client.sleep = lease.sleep
     before = (job.result or {}).get("progress", {})
     progress = SyncProgress(
         synced=int(before.get("synced", 0)), rejected=int(before.get("rejected", 0))
     )
     errors: list[dict[str, Any]] = list(job.errors or [])
     try:
-        _push_pending(client, progress, errors)
+        _push_pending(client, progress, errors, lease)
     except (CircuitOpenError, SyncUnavailable) as exc:
         progress.stopped_by = type(exc).__name__
         progress.retry_in_seconds = max(getattr(exc, "retry_in", 0.0), 1.0)
@@ -112,15 +112,18 @@ def directory_sync_run(*, job_id: UUID | str, client: DirectoryClient | None = N
     attempts = (earlier + [asdict(a) for a in client.attempts])[-MAX_ATTEMPTS_IN_JOB:]
     result = {"progress": asdict(progress), **asdict(progress), "last_attempts": attempts}
     if progress.retry_in_seconds is not None:
-        Job.objects.filter(id=job.id).update(result=result, errors=errors)
-        job.refresh_from_db()
-        return job
-    return job_succeed(job_id=job.id, result=result, errors=errors)
+        return job_release(
+            lease, resume_after=progress.retry_in_seconds, result=result, errors=errors
+        )
+    return job_succeed(job_id=job.id, result=result, errors=errors, lease=lease)
 
 
-def _push_pending(client: DirectoryClient, progress: SyncProgress, errors: list[Any]) -> None:
+def _push_pending(
+    client: DirectoryClient, progress: SyncProgress, errors: list[Any], lease: JobLease
+) -> None:
     while chunk := list(hospitals_pending_sync()[:SYNC_CHUNK]):
         for hospital in chunk:
+            lease.renew()
             try:
                 client.put_hospital(hospital.code, hospital_directory_payload(hospital))
             except SyncRejected as exc:

@@ -368,11 +368,23 @@ CELERY_TASK_ROUTES = {
 # Task events feed celery-exporter (task runtime and failures on the Grafana dashboard).
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Jobs (core.jobs, docs/events-audit-jobs.md): a worker renews its claim's lease as it
+# works; a job whose lease lapsed (worker killed or lost) is resumed by the next claim the
+# sweep triggers, independent of the broker's visibility timeout. A job still queued is
+# sent again after JOB_REQUEUE_AFTER_SECONDS; one whose workers lapsed JOB_MAX_LAPSES times
+# ends failed.
+JOB_LEASE_SECONDS = env.float("JOB_LEASE_SECONDS", default=90.0)
+JOB_SWEEP_INTERVAL_SECONDS = env.float("JOB_SWEEP_INTERVAL_SECONDS", default=30.0)
+JOB_REQUEUE_AFTER_SECONDS = env.float("JOB_REQUEUE_AFTER_SECONDS", default=60.0)
+JOB_MAX_LAPSES = env.int("JOB_MAX_LAPSES", default=3)
 CELERY_TIMEZONE = "UTC"
 # Periodic work: the DatabaseScheduler copies these entries into django-celery-beat's
 # tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
+    # Re-sends jobs still queued, or whose worker's lease lapsed (core.jobs).
+    "job-sweep": {"task": "core.jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
+    "idempotency-purge": {"task": "core.idempotency_purge", "schedule": 3600.0},
     "audit-seal": {"task": "audit.seal", "schedule": 300.0, "kwargs": {"full": True}},
     # Extends the verified part of the chain from its checkpoint (the admin index shows it).
     "audit-verify": {"task": "audit.verify_chain", "schedule": 60.0},
@@ -417,6 +429,11 @@ SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
 )
 SCHEDULING_RULE_HORIZON_DAYS = env.int("SCHEDULING_RULE_HORIZON_DAYS", default=56)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# An in-flight key's claim: a request killed mid-way (worker timeout, OOM) frees its key
+# after this. Longer than any request may run (gunicorn's timeout, 30 s).
+IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS = env.int(
+    "IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS", default=60
+)
 
 # Bulk hospital import (docs/bulk_import.md). Uploads are streamed to MEDIA_ROOT.
 BULK_IMPORT_MAX_UPLOAD_BYTES = env.int("BULK_IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)

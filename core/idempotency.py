@@ -4,6 +4,11 @@ Written by hand: no maintained package supports Django 5.2. Modelled on the IETF
 draft "The Idempotency-Key HTTP Header Field": a key is unique per (user, endpoint),
 bound to a fingerprint of the request body, its first response is stored and
 replayed, a concurrent duplicate is 409 and a reused key with another body is 422.
+
+An in-flight claim is a lease (``IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS``, 60 s, longer
+than any request may run): a request killed before it answers frees its key after it.
+A stored answer is replayed for ``IDEMPOTENCY_KEY_TTL_HOURS`` (24 h). Beat's
+``core.idempotency_purge`` deletes expired records and lapsed claims in batches.
 """
 
 from __future__ import annotations
@@ -98,15 +103,17 @@ def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyRecord | 
     runs: the insert commits on its own, before the handler.
     """
     lookup = {"user": request.user, "scope": _scope(request), "key": key}
-    ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    # The claim is a lease: a request killed before it answers (a worker timeout, OOM)
+    # frees its key after it, instead of answering 409 for the whole replay window.
+    lease = timedelta(seconds=settings.IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS)
     for _attempt in range(3):
         now = timezone.now()
-        claimed = _insert_in_progress(lookup, fingerprint=fingerprint, expires_at=now + ttl)
+        claimed = _insert_in_progress(lookup, fingerprint=fingerprint, expires_at=now + lease)
         if claimed is not None:
             return claimed
         existing = IdempotencyRecord.objects.filter(**lookup).first()
         if existing is not None and existing.expires_at <= now:
-            # An expired key is free again: drop the old record and claim it anew.
+            # An expired key (or a lapsed claim) is free again: drop it and claim anew.
             IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
             continue
         if existing is not None:
@@ -191,12 +198,15 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
         record.delete()  # a server failure must not be replayed: the client may retry
         return
     body = FastJSONRenderer().render(response.data) or b"null"
+    # The answer is replayed for the TTL from now on (the claim only had its lease).
+    expires_at = timezone.now() + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     connection = transaction.get_connection()
     if connection.vendor != "postgresql":
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             state=IdempotencyRecord.State.COMPLETED,
             response_status=response.status_code,
             response_body=orjson.loads(body),
+            expires_at=expires_at,
         )
         return
     # One UPDATE that commits by itself (relaxed), instead of a transaction around save();
@@ -204,10 +214,13 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
     relaxed = _RELAXED_COMMIT if not connection.in_atomic_block else "TRUE"
     sql = (
         f"UPDATE {IdempotencyRecord._meta.db_table} "  # noqa: S608 - names and a constant
-        "SET state = %s, response_status = %s, response_body = %s::jsonb "
+        "SET state = %s, response_status = %s, response_body = %s::jsonb, expires_at = %s "
         f"WHERE id = %s AND {relaxed}"
     )
-    values = [IdempotencyRecord.State.COMPLETED, response.status_code, body.decode(), record.pk]
+    values = [
+        IdempotencyRecord.State.COMPLETED, response.status_code, body.decode(), expires_at,
+        record.pk,
+    ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
 
@@ -244,6 +257,21 @@ def idempotent(
     return decorator
 
 
-def idempotency_purge_expired() -> int:
-    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted
+PURGE_BATCH_SIZE = 5_000
+
+
+def idempotency_purge_expired(*, batch_size: int = PURGE_BATCH_SIZE) -> int:
+    """Delete records past their replay window or lapsed claims; returns how many.
+
+    Run by beat (``core.idempotency_purge``). A batch per statement, so a large backlog
+    never holds one long transaction or a long lock on the table.
+    """
+    now = timezone.now()
+    expired = IdempotencyRecord.objects.filter(expires_at__lte=now)
+    purged = 0
+    while ids := list(expired.order_by().values_list("id", flat=True)[:batch_size]):
+        deleted, _ = expired.filter(id__in=ids).delete()
+        purged += deleted
+        if len(ids) < batch_size:
+            break
+    return purged

@@ -23,7 +23,11 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField(
+        db_index=True,
+        help_text="In progress: end of the claim's lease (a killed request frees the key then). "
+        "Completed: end of the replay window.",
+    )
 
     class Meta:
         constraints = [
@@ -122,6 +126,21 @@ class Job(models.Model):
     )
     idempotency_key = models.CharField(max_length=255, blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # How a launched job is run and recovered (core.jobs: claim, lease, sweep).
+    task_name = models.CharField(
+        max_length=200, blank=True, help_text="The Celery task that runs it; the sweep re-sends it."
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task was last sent to the broker."
+    )
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Claims so far; only the latest claim's worker may write the job."
+    )
+    lapses = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a worker stopped renewing its lease before finishing."
+    )
+    lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     subject_type = models.CharField(
         max_length=100, blank=True, help_text='What the job is about, e.g. "scheduling.appointment"'
     )
@@ -136,6 +155,12 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["subject_type", "subject_id"]),
             models.Index(fields=["requested_by", "-created_at"]),
+            # The sweep reads only unfinished jobs that a task runs.
+            models.Index(
+                fields=["dispatched_at"],
+                name="job_unfinished_dispatch_idx",
+                condition=models.Q(status__in=["queued", "running"]) & ~models.Q(task_name=""),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,10 +1,12 @@
-"""Celery tasks of the core mechanisms: outbox delivery and its periodic sweep."""
+"""Celery tasks of the core mechanisms: outbox delivery, and the periodic sweeps (beat)."""
 
 from __future__ import annotations
 
 from celery import Task, shared_task
 from django.db import OperationalError
 
+from core.idempotency import idempotency_purge_expired
+from core.jobs import jobs_sweep_stalled
 from core.outbox import OutboxDeliveryFailed, outbox_event_deliver, outbox_sweep_pending
 
 
@@ -27,3 +29,15 @@ def outbox_deliver(self: Task, event_id: str) -> bool:
 def outbox_sweep() -> int:
     """Periodic (beat): deliver events left behind while the broker or a worker was down."""
     return outbox_sweep_pending()
+
+
+@shared_task(name="core.jobs_sweep", acks_late=True)
+def jobs_sweep() -> int:
+    """Periodic (beat): send again jobs left queued, and jobs whose worker's lease lapsed."""
+    return jobs_sweep_stalled()
+
+
+@shared_task(name="core.idempotency_purge", acks_late=True)
+def idempotency_purge() -> int:
+    """Periodic (beat): delete expired Idempotency-Key records, a batch at a time."""
+    return idempotency_purge_expired()

@@ -16,8 +16,8 @@ from django.db import transaction
 from accounts.models import Role, User
 from accounts.permissions import require_role
 from core.audit import audit_record
-from core.errors import InvalidRequest
-from core.jobs import job_fail, job_get_or_create, job_start, job_succeed
+from core.errors import InvalidRequest, Unprocessable
+from core.jobs import JobLease, job_execute, job_fail, job_launch, job_succeed
 from core.models import Job
 from core.outbox import event_publish
 from reports.rendering import render_csv, render_pdf
@@ -29,6 +29,7 @@ from reports.selectors import (
 )
 
 REPORT_JOB_KIND = "report"
+BUILD_TASK = "reports.build_report"
 MAX_REPORT_DAYS = 366
 # Dates a report may cover: any real appointment, and no date arithmetic overflow.
 EARLIEST = date(1900, 1, 1)
@@ -76,7 +77,11 @@ class ReportRequest:
 
 
 def report_request(*, user: User, request: ReportRequest, idempotency_key: str = "") -> Job:
-    """Check who asks for what, record the job and queue its build after commit."""
+    """Check who asks for what, record the job and queue its build after commit.
+
+    A key already used for a report with other parameters is refused (422), also once
+    its Idempotency-Key record has expired: the job keeps the key for good.
+    """
     require_role(user, *ROLES_FOR_KIND[request.kind])
     if not EARLIEST <= request.date_from <= request.date_to <= LATEST:
         raise InvalidRequest(
@@ -90,20 +95,21 @@ def report_request(*, user: User, request: ReportRequest, idempotency_key: str =
             f"A report covers at most {MAX_REPORT_DAYS} days.", code="report_range_too_long"
         )
     with transaction.atomic():
-        job, created = job_get_or_create(
-            kind=REPORT_JOB_KIND, requested_by=user, idempotency_key=idempotency_key
+        job, created = job_launch(
+            kind=REPORT_JOB_KIND,
+            task_name=BUILD_TASK,
+            requested_by=user,
+            idempotency_key=idempotency_key,
         )
         if created:
             Job.objects.filter(id=job.id).update(result={"request": request.as_dict()})
             audit_record(actor=user, action="report.request", obj=job, metadata=request.as_dict())
-            transaction.on_commit(lambda: _enqueue(job.id), robust=True)
+        elif (job.result or {}).get("request") != request.as_dict():
+            raise Unprocessable(
+                "This Idempotency-Key was already used for a report with other parameters.",
+                code="idempotency_key_reused",
+            )
     return job
-
-
-def _enqueue(job_id: UUID) -> None:
-    from reports.tasks import build_report
-
-    build_report.delay(str(job_id))
 
 
 def _bounds(user: User, request: ReportRequest) -> tuple[datetime, datetime]:
@@ -124,20 +130,26 @@ def report_rows(
 
 
 def report_build(*, job_id: UUID | str) -> Job:
-    """Worker side: render the file, finish the job, publish ``report.completed``."""
-    job = Job.objects.select_related("requested_by").get(id=job_id, kind=REPORT_JOB_KIND)
-    if job.status in Job.FINISHED_STATUSES:
-        return job
+    """Worker side: render the file, finish the job, publish ``report.completed``.
+
+    A redelivered or re-sent task returns a finished job as it is; an error fails the
+    job with ``report_failed``; a build whose worker died is built again by the next claim.
+    """
+    return job_execute(job_id=job_id, kind=REPORT_JOB_KIND, work=_build, error_code="report_failed")
+
+
+def _build(job: Job, lease: JobLease) -> Job:
     user = job.requested_by
     params: dict[str, Any] = (job.result or {}).get("request", {})
-    job_start(job_id=job.id)
     if user is None or not user.is_active:
         return job_fail(
             job_id=job.id,
             errors=[{"code": "requester_gone", "message": "The requester no longer exists."}],
+            lease=lease,
         )
     request = ReportRequest.from_dict(params)
     columns, rows = report_rows(user=user, request=request)
+    lease.renew()
     title = f"{TITLES[request.kind]} {request.date_from} to {request.date_to}"
     if request.format == "pdf":
         content = render_pdf(
@@ -151,7 +163,9 @@ def report_build(*, job_id: UUID | str) -> Job:
     result = {"request": request.as_dict(), "rows": len(rows)}
     file_name = f"{request.kind}-{request.date_from}-{request.date_to}.{request.format}"
     with transaction.atomic():
-        done = job_succeed(job_id=job.id, result=result, file_name=file_name, file_content=content)
+        done = job_succeed(
+            job_id=job.id, result=result, file_name=file_name, file_content=content, lease=lease
+        )
         event_publish(
             name="report.completed",
             payload={"job_id": str(job.id), "requested_by": user.pk, **result},

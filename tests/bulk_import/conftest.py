@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.core.private_redis import private_redis  # noqa: F401 - a fixture
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):

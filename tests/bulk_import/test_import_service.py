@@ -11,7 +11,13 @@ from django.core.files import File
 from accounts.models import Hospital
 from bulk_import import importer
 from bulk_import.importer import MAX_REJECTS_IN_JOB
-from bulk_import.services import hospital_import_run, hospital_import_start, upload_name
+from bulk_import.services import (
+    IMPORT_JOB_KIND,
+    hospital_import_run,
+    hospital_import_start,
+    upload_name,
+)
+from core.jobs import job_claim
 from core.models import Job, OutboxEvent
 from tests.bulk_import.csvs import HEADER, hospital_row, write_hospital_csv
 from tests.factories import HospitalFactory, StaffFactory
@@ -163,30 +169,23 @@ def test_worker_path_outside_a_transaction_streams_batches_with_the_same_result(
     assert Hospital.objects.get(code="H0000003").name == "Example Hospital 3"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_second_delivery_while_the_first_still_runs_does_nothing(tmp_path):
-    import uuid
-
-    import psycopg
-    from django.db import connection
-
-    # given an import whose first run holds the job (its advisory lock, on another session)
+    # given an import whose first run holds the job (its claim's lease is live)
     path = tmp_path / "d.csv"
     write_hospital_csv(path, 10)
     with path.open("rb") as handle:
         job = hospital_import_start(user=StaffFactory(), upload=File(handle, name="d.csv"))
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as first_run:
-        first_run.execute("SELECT pg_advisory_lock(%s)", [uuid.UUID(str(job.id)).int & (2**63 - 1)])
+    first_run = job_claim(job_id=job.id, kind=IMPORT_JOB_KIND)
+    assert first_run is not None
 
-        # when the message is delivered again
-        again = hospital_import_run(job_id=job.id)
+    # when the message is delivered again
+    again = hospital_import_run(job_id=job.id)
 
     # then that delivery leaves the job and the table alone
-    assert again.status == Job.Status.QUEUED
+    assert again.status == Job.Status.RUNNING
+    assert again.attempt == first_run.attempt == 1
+    assert again.lease_owner == first_run.owner
     assert Hospital.objects.count() == 0
 
 

@@ -261,6 +261,70 @@ class TestExpiry:
             assert idempotency_purge_expired() == 1
         assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
+    def test_a_request_killed_mid_way_frees_its_key_after_the_lease(self, session_client, settings):
+        settings.IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS = 60
+        settings.IDEMPOTENCY_KEY_TTL_HOURS = 24
+        with time_machine.travel(timezone.now(), tick=False) as clock:
+            # given a request killed after claiming its key (its worker timed out)
+            settings.CAREBOOK_TEST_ABORT = True
+            with pytest.raises(SystemExit):
+                post(session_client)
+            settings.CAREBOOK_TEST_ABORT = False
+            assert IdempotencyRecord.objects.get().state == IdempotencyRecord.State.IN_PROGRESS
+
+            # then a retry within the claim's lease is told it is in flight
+            clock.shift(timedelta(seconds=59))
+            assert post(session_client).status_code == 409
+
+            # when the lease has passed, the retry runs normally (not 409 for 24 h)
+            clock.shift(timedelta(seconds=2))
+            retried = post(session_client)
+
+            assert retried.status_code == 201
+            assert "Idempotent-Replayed" not in retried
+            assert Hospital.objects.count() == 1
+            # and its answer is kept for the whole TTL, not the lease
+            clock.shift(timedelta(hours=23))
+            assert post(session_client)["Idempotent-Replayed"] == "true"
+
+    def test_the_scheduled_purge_deletes_expired_records_in_batches(self, settings):
+        # given records past their window, lapsed claims, and records still in force
+        from core.idempotency import idempotency_purge_expired
+        from core.tasks import idempotency_purge
+
+        user = StaffFactory()
+        now = timezone.now()
+        completed, in_progress = (
+            IdempotencyRecord.State.COMPLETED,
+            IdempotencyRecord.State.IN_PROGRESS,
+        )
+        rows = {
+            "expired-1": (completed, now - timedelta(seconds=1)),
+            "expired-2": (completed, now - timedelta(hours=30)),
+            "expired-3": (completed, now - timedelta(minutes=5)),
+            "lapsed-claim-1": (in_progress, now - timedelta(seconds=1)),
+            "lapsed-claim-2": (in_progress, now - timedelta(hours=2)),
+            "kept-answer": (completed, now + timedelta(hours=1)),
+            "kept-claim": (in_progress, now + timedelta(seconds=30)),
+        }
+        for key, (state, expires_at) in rows.items():
+            IdempotencyRecord.objects.create(
+                user=user, scope="POST /x/", key=key, fingerprint="f", state=state,
+                expires_at=expires_at,
+            )  # fmt: skip
+
+        # when the purge runs in batches smaller than the backlog
+        assert idempotency_purge_expired(batch_size=2) == 5
+
+        # then exactly the expired ones are gone
+        assert sorted(IdempotencyRecord.objects.values_list("key", flat=True)) == [
+            "kept-answer",
+            "kept-claim",
+        ]
+        # and beat's task runs the same purge (nothing left to delete now)
+        assert idempotency_purge.apply().get() == 0
+        assert settings.CELERY_BEAT_SCHEDULE["idempotency-purge"]["task"] == idempotency_purge.name
+
 
 @pytest.mark.django_db
 class TestFailures:

@@ -6,9 +6,6 @@ Redis broker of CELERY_BROKER_URL, against the same test database.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -32,11 +29,12 @@ from core.outbox import event_publish, subscriber, unsubscribe
 from core.tasks import outbox_deliver, outbox_sweep
 from scheduling.events import BOOKING_CONFIRMATION_JOB
 from scheduling.models import Appointment
-from tests.conftest import REQUIRE_SERVICES
+from tests.core.private_redis import private_redis
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory
 from tests.scheduling.conftest import hours_from_now
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+__all__ = ["private_redis"]  # a fixture (tests.core.private_redis), imported from here too
 
 EVENT = "test.worker_hospital"
 CLOSED_PORT_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -218,73 +216,7 @@ def test_booking_with_worker_up_records_the_confirmation_job_and_seals_the_audit
     assert job["result"]["confirmed"] is True
 
 
-# --- a real Redis that stops and comes back ----------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A throwaway redis-server this test may stop and restart (the shared one stays up)."""
-
-    def __init__(self, workdir) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(10)
-        self.process = None
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(7) == b"+PONG\r\n"
-        except OSError:
-            return False
-
-
-@pytest.fixture
-def private_redis(tmp_path, monkeypatch) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        if REQUIRE_SERVICES:
-            pytest.fail("CAREBOOK_REQUIRE_SERVICES=1 but the redis-server binary is missing")
-        pytest.skip("needs the redis-server binary")
-    redis = PrivateRedis(tmp_path)
-    redis.start()
-    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)  # Celery reads it before its setting
-    yield redis
-    if redis.process is not None:
-        redis.stop()
+# --- a real Redis that stops and comes back: tests.core.private_redis ----------------------
 
 
 def test_redis_stopping_and_restarting_loses_no_event(

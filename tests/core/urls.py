@@ -69,6 +69,10 @@ def _create_hospital(request: Request) -> Response:
         raise drf.APIException("Upstream unavailable.")  # a 500 answer
     if getattr(settings, "CAREBOOK_TEST_CRASH", False):
         raise RuntimeError("unexpected failure")  # an unhandled exception
+    if getattr(settings, "CAREBOOK_TEST_ABORT", False):
+        # What gunicorn does to a worker past its timeout (SIGABRT → sys.exit): the
+        # request dies mid-way, past every ``except Exception``.
+        raise SystemExit(1)
     data = HospitalInput(data=request.data)
     data.is_valid(raise_exception=True)
     # Widen the in-flight window so concurrent duplicates meet an in-progress key.

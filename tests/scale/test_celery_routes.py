@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_QUEUE = {
     "core.outbox_deliver": "events",
     "core.outbox_sweep": "events",
+    "core.jobs_sweep": "celery",
+    "core.idempotency_purge": "celery",
     "notifications.webhook_deliver": "events",
     "notifications.webhook_sweep": "events",
     "notifications.retry": "events",
