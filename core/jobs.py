@@ -357,7 +357,10 @@ def jobs_sweep_stalled(*, batch_size: int = SWEEP_BATCH_SIZE) -> int:
         )
         Job.objects.filter(id__in=[job_id for job_id, _, _ in rows]).update(dispatched_at=now)
     for job_id, task_name, status in rows:
-        logger.warning("job %s (%s): sent again by the sweep", job_id, status)
+        # A running job here lost its worker; a queued one lost its publish or waits in
+        # a long queue (the extra message is dropped by the claim).
+        log = logger.warning if status == Status.RUNNING else logger.info
+        log("job %s (%s): task %s sent again by the sweep", job_id, status, task_name)
         send_task_fail_fast(task_name, (str(job_id),))
     return len(rows)
 
