@@ -431,9 +431,7 @@ SCHEDULING_RULE_HORIZON_DAYS = env.int("SCHEDULING_RULE_HORIZON_DAYS", default=5
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # An in-flight key's claim: a request killed mid-way (worker timeout, OOM) frees its key
 # after this. Longer than any request may run (gunicorn's timeout, 30 s).
-IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS = env.int(
-    "IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS", default=60
-)
+IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS = env.int("IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS", default=60)
 
 # Bulk hospital import (docs/bulk_import.md). Uploads are streamed to MEDIA_ROOT.
 BULK_IMPORT_MAX_UPLOAD_BYTES = env.int("BULK_IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
