@@ -8,7 +8,6 @@ from uuid import UUID
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,37 +16,7 @@ from core.errors import NotFound
 from core.jobs import jobs_visible_to
 from core.models import Job
 from core.read_audit import Read, ReadSurface, audit_read
-
-
-class JobOutput(serializers.ModelSerializer[Job]):
-    subject = serializers.SerializerMethodField()
-    download_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Job
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "progress",
-            "result",
-            "errors",
-            "subject",
-            "download_url",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-
-    def get_subject(self, job: Job) -> dict[str, str] | None:
-        if not job.subject_type:
-            return None
-        return {"type": job.subject_type, "id": job.subject_id}
-
-    def get_download_url(self, job: Job) -> str | None:
-        if not job.file:
-            return None
-        return f"/api/v1/jobs/{job.id}/download/"
+from core.serializers import JobOutput
 
 
 def visible_job(request: Request, job_id: UUID) -> Job:

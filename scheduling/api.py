@@ -15,12 +15,12 @@ from rest_framework.views import APIView
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from accounts.permissions import require_role
-from core.api import JobOutput
 from core.idempotency import idempotent
 from core.jobs import jobs_for_subject
 from core.lists import CompiledListMixin
 from core.pagination import DefaultPagination
 from core.routers import ReplicaListMixin
+from core.serializers import JobOutput
 from core.sql import ListQuery
 from scheduling import selectors, services
 from scheduling.filters import AppointmentFilter, SlotFilter
