@@ -1,52 +1,60 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard.views import agenda, auth, availability, clients, consultation, reports, week
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", views.agenda, name="agenda"),
-    path("login/", views.login_view, name="login"),
-    path("logout/", views.logout_view, name="logout"),
+    path("", agenda.agenda, name="agenda"),
+    path("login/", auth.login_view, name="login"),
+    path("logout/", auth.logout_view, name="logout"),
     path(
         "appointments/<int:appointment_id>/consultation/",
-        views.appointment_consultation,
+        consultation.appointment_consultation,
         name="appointment-consultation",
     ),
     path(
         "appointments/<int:appointment_id>/<slug:action>/",
-        views.agenda_action,
+        agenda.agenda_action,
         name="agenda-action",
     ),
-    path("week/", views.week, name="week"),
-    path("availability/", views.availability, name="availability"),
-    path("availability/rules/", views.rule_add, name="rule-add"),
-    path("availability/slots/", views.slot_add, name="slot-add"),
-    path("availability/slots/<int:slot_id>/withdraw/", views.slot_remove, name="slot-withdraw"),
-    path("clients/", views.clients, name="clients"),
-    path("clients/<int:patient_id>/", views.client_detail, name="client"),
-    path("consultations/<int:consultation_id>/", views.consultation, name="consultation"),
+    path("week/", week.week, name="week"),
+    path("availability/", availability.availability, name="availability"),
+    path("availability/rules/", availability.rule_add, name="rule-add"),
+    path("availability/slots/", availability.slot_add, name="slot-add"),
+    path(
+        "availability/slots/<int:slot_id>/withdraw/",
+        availability.slot_remove,
+        name="slot-withdraw",
+    ),
+    path("clients/", clients.clients, name="clients"),
+    path("clients/<int:patient_id>/", clients.client_detail, name="client"),
+    path(
+        "consultations/<int:consultation_id>/",
+        consultation.consultation,
+        name="consultation",
+    ),
     path(
         "consultations/<int:consultation_id>/notes/",
-        views.consultation_notes,
+        consultation.consultation_notes,
         name="consultation-notes",
     ),
     path(
         "consultations/<int:consultation_id>/addenda/",
-        views.consultation_addendum,
+        consultation.consultation_addendum,
         name="consultation-addendum",
     ),
     path(
         "consultations/<int:consultation_id>/prescriptions/",
-        views.consultation_prescribe,
+        consultation.consultation_prescribe,
         name="consultation-prescribe",
     ),
     path(
         "consultations/<int:consultation_id>/<slug:action>/",
-        views.consultation_move,
+        consultation.consultation_move,
         name="consultation-move",
     ),
-    path("reports/", views.reports, name="reports"),
-    path("reports/<uuid:job_id>/", views.report, name="report"),
-    path("reports/<uuid:job_id>/download/", views.report_download, name="report-download"),
+    path("reports/", reports.reports, name="reports"),
+    path("reports/<uuid:job_id>/", reports.report, name="report"),
+    path("reports/<uuid:job_id>/download/", reports.report_download, name="report-download"),
 ]

@@ -1,0 +1,105 @@
+"""The day's agenda and its one-click lifecycle buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from consultations.lifecycle import APPOINTMENT_TERMINAL, Status
+from consultations.services import (
+    consultation_ensure_for_appointment,
+    consultation_status_change,
+)
+from core.errors import DomainError
+from dashboard import selectors
+from dashboard.access import clinician_required, not_found_page
+from dashboard.views._common import ACTION_STATUS, clinician_of, parse_day
+from scheduling.models import Appointment
+from scheduling.selectors import appointment_get_for
+
+
+@dataclass
+class AgendaRow:
+    appointment: Appointment
+    status: str
+    consultation_id: int | None
+    error: str = ""
+    announce: bool = False  # the answer to an htmx action: move focus, read the change out
+
+    @property
+    def label(self) -> str:
+        return self.status.replace("_", " ").capitalize()
+
+    @property
+    def actions(self) -> list[tuple[str, str]]:
+        """(action, label) buttons the consultation lifecycle allows now."""
+        if self.status == Status.SCHEDULED:
+            return [("start", "Start"), ("no-show", "No-show")]
+        if self.status == Status.IN_PROGRESS:
+            return [("complete", "Complete")]
+        return []
+
+
+def _agenda_row(appointment: Appointment, error: str = "") -> AgendaRow:
+    # A missing reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
+    consultation = getattr(appointment, "consultation", None)
+    if consultation is not None:
+        consultation.appointment = appointment
+        return AgendaRow(appointment, consultation.status, consultation.pk, error)
+    status = APPOINTMENT_TERMINAL.get(appointment.status, Status.SCHEDULED)
+    return AgendaRow(appointment, status, None, error)
+
+
+@require_GET
+@clinician_required
+def agenda(request: HttpRequest) -> HttpResponse:
+    user = clinician_of(request)
+    today = selectors.today_for(user)
+    day = parse_day(request.GET.get("day"), today)
+    appointments = selectors.agenda_for(clinician=user, day=day)
+    rows = [_agenda_row(a) for a in appointments]
+    context = {
+        "day": day,
+        "today": today,
+        "previous_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "rows": rows,
+        "chart": selectors.sessions_per_week(clinician=user, today=today),
+    }
+    return render(request, "dashboard/agenda.html", context)
+
+
+@require_POST
+@clinician_required
+def agenda_action(request: HttpRequest, appointment_id: int, action: str) -> HttpResponse:
+    """One click on the agenda: start, complete or no-show, through the consultation
+    lifecycle (which moves the appointment through scheduling's services)."""
+    user = clinician_of(request)
+    if action not in ACTION_STATUS:
+        return not_found_page(request)
+    appointment = appointment_get_for(user=user, appointment_id=appointment_id)
+    error = ""
+    try:
+        consultation = consultation_ensure_for_appointment(appointment_id=appointment.pk)
+        consultation_status_change(
+            actor=user, consultation_id=consultation.pk, status=ACTION_STATUS[action]
+        )
+    except DomainError as exc:
+        error = exc.message
+    fresh = selectors.agenda_for(
+        clinician=user, day=appointment.start.astimezone(user.tzinfo).date()
+    )
+    row = next(_agenda_row(a, error) for a in fresh if a.pk == appointment.pk)
+    if request.htmx:  # type: ignore[attr-defined]
+        row.announce = True
+        return render(request, "dashboard/agenda.html#agenda-row", {"row": row})
+    if error:
+        messages.error(request, error)
+    day = row.appointment.start.astimezone(user.tzinfo).date().isoformat()
+    return redirect(f"{reverse('dashboard:agenda')}?day={day}")
