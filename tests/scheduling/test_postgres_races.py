@@ -16,7 +16,10 @@ import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from scheduling import services
+from scheduling.errors import PatientOverlap, SlotOverlap
 from scheduling.models import Appointment, Slot
+from scheduling.services.availability import insert_slots
+from scheduling.services.booking import _create_appointment
 from tests.factories import DoctorFactory, PatientFactory
 from tests.scheduling.conftest import hours_from_now
 
@@ -236,8 +239,8 @@ def test_slot_exclusion_violation_maps_to_slot_overlap():
     Slot.objects.create(clinician=doctor, start=start, end=start + timedelta(hours=1))
     clash = Slot(clinician=doctor, start=start + timedelta(minutes=30), end=hours_from_now(50))
 
-    with pytest.raises(services.SlotOverlap), transaction.atomic():
-        services._insert_slots([clash])
+    with pytest.raises(SlotOverlap), transaction.atomic():
+        insert_slots([clash])
 
     assert Slot.objects.count() == 1
 
@@ -256,8 +259,8 @@ def test_patient_exclusion_violation_maps_to_patient_overlap():
         clinician=DoctorFactory(), start=hours_from_now(48.5), end=hours_from_now(49.5)
     )
 
-    with pytest.raises(services.PatientOverlap), transaction.atomic():
-        services._create_appointment(
+    with pytest.raises(PatientOverlap), transaction.atomic():
+        _create_appointment(
             slot=other,
             patient=patient,
             clinician_id=other.clinician_id,

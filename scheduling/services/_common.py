@@ -1,0 +1,25 @@
+"""Small helpers every scheduling service module uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.db import IntegrityError
+
+from accounts.models import User
+from scheduling.errors import RoleNotAllowed
+
+
+def require_role(user: User, *roles: str) -> None:
+    if not (user.is_authenticated and user.is_active and user.role in roles):
+        raise RoleNotAllowed(details={"allowed_roles": list(roles)})
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def constraint_name(exc: IntegrityError) -> str:
+    """The violated constraint's name (psycopg diagnostics), or the message on SQLite."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) or str(exc)

@@ -1,0 +1,254 @@
+"""Changes to a booked appointment: cancel, confirm, complete, no-show, reschedule,
+update. Each public function is one transaction and takes its row locks through
+``lock_objects`` in the fixed order appointment → slots (by id) → person.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import CLINICIAN_ROLES, Role, User
+from core.metrics import CANCELLATIONS, count_on_commit
+from scheduling.errors import (
+    AppointmentNotActive,
+    AppointmentNotFound,
+    AppointmentNotStarted,
+    FieldNotEditable,
+    InvalidTransition,
+    OtherClinician,
+    SameSlot,
+    SlotNotFound,
+)
+from scheduling.events import (
+    APPOINTMENT_CANCELLED,
+    APPOINTMENT_RESCHEDULED,
+    APPOINTMENT_UPDATED,
+    appointment_recorded,
+    appointment_state,
+)
+from scheduling.lock_objects import appointment_lock, slots_lock
+from scheduling.models import Appointment, Slot
+from scheduling.selectors import appointments_visible_to
+from scheduling.services._common import iso_utc, require_role
+from scheduling.services.booking import appointment_integrity_error, check_patient_free
+from scheduling.services.policy import check_bookable, check_patient_cutoff
+
+Status = Appointment.Status
+
+# The appointment lifecycle (SPEC invariant 3). Written by hand: the table is the rule.
+# scheduled → scheduled is a reschedule; a confirmed appointment that moves to a new
+# time goes back to scheduled so the clinician confirms the new time.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.SCHEDULED: frozenset(
+        {Status.SCHEDULED, Status.CONFIRMED, Status.CANCELLED, Status.COMPLETED, Status.NO_SHOW}
+    ),
+    Status.CONFIRMED: frozenset(
+        {Status.SCHEDULED, Status.CANCELLED, Status.COMPLETED, Status.NO_SHOW}
+    ),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.NO_SHOW: frozenset(),
+}
+
+
+def _move(appointment: Appointment, to: str) -> None:
+    """Apply one edge of ``TRANSITIONS`` or refuse with the allowed ones."""
+    allowed = TRANSITIONS[appointment.status]
+    if to not in allowed:
+        raise InvalidTransition(
+            f"An appointment cannot go from {appointment.status} to {to}.",
+            details={"from": appointment.status, "to": to, "allowed": sorted(allowed)},
+        )
+    appointment.status = to
+
+
+def _locked_visible_appointment(actor: User, appointment_id: int) -> Appointment:
+    appointment = appointment_lock(appointment_id, queryset=appointments_visible_to(actor))
+    if appointment is None:
+        raise AppointmentNotFound()
+    return appointment
+
+
+def _lock_one_slot(slot_id: int) -> Slot:
+    slot = slots_lock([slot_id]).get(slot_id)
+    if slot is None:
+        raise SlotNotFound(details={"slot": slot_id})
+    return slot
+
+
+@transaction.atomic
+def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") -> Appointment:
+    """Cancel and give the slot back to the calendar so someone else can book it."""
+    appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
+    now = timezone.now()
+    _move(appointment, Status.CANCELLED)
+    check_patient_cutoff(actor, appointment, now=now)
+    slot = _lock_one_slot(appointment.slot_id)
+    if slot.status == Slot.Status.BOOKED:
+        slot.status = Slot.Status.OPEN
+        slot.save(update_fields=["status"])
+    appointment.cancelled_at = now
+    appointment.cancelled_by = actor
+    appointment.cancellation_reason = reason
+    appointment.save(
+        update_fields=[
+            "status",
+            "cancelled_at",
+            "cancelled_by",
+            "cancellation_reason",
+            "updated_at",
+        ]
+    )
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.cancel",
+        before=before,
+        event=APPOINTMENT_CANCELLED,
+    )
+    count_on_commit(CANCELLATIONS)
+    return appointment
+
+
+@transaction.atomic
+def appointment_confirm(*, actor: User, appointment_id: int) -> Appointment:
+    require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
+    appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
+    _move(appointment, Status.CONFIRMED)
+    appointment.confirmed_at = timezone.now()
+    appointment.save(update_fields=["status", "confirmed_at", "updated_at"])
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.confirm",
+        before=before,
+        event=APPOINTMENT_UPDATED,
+    )
+    return appointment
+
+
+def _finish(actor: User, appointment_id: int, to: str) -> Appointment:
+    require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
+    appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
+    _move(appointment, to)
+    if appointment.start > timezone.now():
+        raise AppointmentNotStarted(details={"start": iso_utc(appointment.start)})
+    appointment.save(update_fields=["status", "updated_at"])
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action=f"appointment.{to}",
+        before=before,
+        event=APPOINTMENT_UPDATED,
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_complete(*, actor: User, appointment_id: int) -> Appointment:
+    """The visit happened; the slot stays booked as history."""
+    return _finish(actor, appointment_id, Status.COMPLETED)
+
+
+@transaction.atomic
+def appointment_mark_no_show(*, actor: User, appointment_id: int) -> Appointment:
+    return _finish(actor, appointment_id, Status.NO_SHOW)
+
+
+@transaction.atomic
+def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int) -> Appointment:
+    """Move an appointment to another open slot of the same clinician, atomically.
+
+    The same checks as booking apply to the new slot; the old slot is reopened and
+    kept as ``previous_slot``.
+    """
+    appointment = _locked_visible_appointment(actor, appointment_id)
+    before = appointment_state(appointment)
+    now = timezone.now()
+    _move(appointment, Status.SCHEDULED)
+    if appointment.slot_id == new_slot_id:
+        raise SameSlot(details={"slot": new_slot_id})
+    check_patient_cutoff(actor, appointment, now=now)
+    locked = slots_lock([appointment.slot_id, new_slot_id])
+    new_slot = locked.get(new_slot_id)
+    if new_slot is None:
+        raise SlotNotFound(details={"slot": new_slot_id})
+    if new_slot.clinician_id != appointment.clinician_id:
+        raise OtherClinician(details={"slot": new_slot_id})
+    check_bookable(new_slot, now=now)
+    check_patient_free(appointment.patient_id, new_slot, exclude_id=appointment.pk)
+    old_slot = locked[appointment.slot_id]
+    old_slot.status = Slot.Status.OPEN
+    old_slot.save(update_fields=["status"])
+    new_slot.status = Slot.Status.BOOKED
+    new_slot.save(update_fields=["status"])
+    appointment.previous_slot = old_slot
+    appointment.slot = new_slot
+    appointment.start, appointment.end = new_slot.start, new_slot.end
+    appointment.confirmed_at = None
+    try:
+        with transaction.atomic():
+            appointment.save(
+                update_fields=[
+                    "previous_slot",
+                    "slot",
+                    "start",
+                    "end",
+                    "status",
+                    "confirmed_at",
+                    "updated_at",
+                ]
+            )
+    except IntegrityError as exc:
+        raise appointment_integrity_error(exc) from exc
+    appointment_recorded(
+        actor=actor,
+        appointment=appointment,
+        action="appointment.reschedule",
+        before=before,
+        event=APPOINTMENT_RESCHEDULED,
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_update(
+    *,
+    actor: User,
+    appointment_id: int,
+    reason: str | None = None,
+    notes: str | None = None,
+) -> Appointment:
+    """Patients may change the reason of an active appointment; clinicians the notes."""
+    appointment = _locked_visible_appointment(actor, appointment_id)
+    refused = []
+    if notes is not None and actor.role == Role.PATIENT:
+        refused.append("notes")
+    if reason is not None and actor.role in CLINICIAN_ROLES:
+        refused.append("reason")
+    if refused:
+        raise FieldNotEditable(details={"fields": refused})
+    before = appointment_state(appointment)
+    changed = []
+    if reason is not None and reason != appointment.reason:
+        if not appointment.is_active:
+            raise AppointmentNotActive(details={"status": appointment.status})
+        appointment.reason = reason
+        changed.append("reason")
+    if notes is not None and notes != appointment.notes:
+        appointment.notes = notes
+        changed.append("notes")
+    if changed:
+        appointment.save(update_fields=[*changed, "updated_at"])
+        appointment_recorded(
+            actor=actor,
+            appointment=appointment,
+            action="appointment.update",
+            before=before,
+            event=APPOINTMENT_UPDATED,
+        )
+    return appointment

@@ -1,0 +1,136 @@
+"""Booking a slot: the hot path. One slot lock (with its clinician and policy in the same
+query), one UPDATE of the slot, one INSERT of the appointment.
+
+The application checks give the friendly 409; on PostgreSQL the constraints of
+``scheduling.models`` make the same rules true even if a check were ever missed, and
+their violations are mapped to the same errors here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from core.errors import DomainError
+from core.metrics import BOOKING_CONFLICTS, BOOKINGS, count_on_commit
+from core.sql import insert_row, update_row
+from scheduling.errors import PatientOverlap, SlotNotFound, SlotUnavailable
+from scheduling.events import APPOINTMENT_SCHEDULED, appointment_recorded
+from scheduling.lock_objects import person_lock, slot_lock_for_booking
+from scheduling.models import Appointment, Slot
+from scheduling.selectors import patient_overlapping_appointments
+from scheduling.services._common import constraint_name, require_role
+from scheduling.services.policy import booking_policy_of, check_bookable
+
+ACTIVE_PER_SLOT_CONSTRAINT = "uniq_active_appointment_per_slot"
+PATIENT_OVERLAP_CONSTRAINT = "no_overlapping_active_appointments_per_patient"
+
+
+def _database_refuses_patient_overlap() -> bool:
+    """On PostgreSQL the exclusion constraint refuses a patient's overlapping bookings, so
+    a booking inserts and lets it decide (no lock, no pre-check query); SQLite, the
+    demo database, has no such constraint, so the booking checks first there."""
+    return transaction.get_connection().vendor == "postgresql"
+
+
+def appointment_integrity_error(exc: IntegrityError) -> DomainError:
+    """The 409 for an appointment constraint the database enforced; any other
+    integrity error is a bug and propagates unchanged. SQLite names the column."""
+    name = constraint_name(exc)
+    if PATIENT_OVERLAP_CONSTRAINT in name:
+        BOOKING_CONFLICTS.inc()
+        return PatientOverlap()
+    if ACTIVE_PER_SLOT_CONSTRAINT in name or "slot_id" in name:
+        BOOKING_CONFLICTS.inc()
+        return SlotUnavailable()
+    raise exc
+
+
+def check_patient_free(patient_id: int, slot: Slot, *, exclude_id: int | None = None) -> None:
+    """Refuse when the patient already has an active appointment overlapping ``slot``."""
+    person_lock(patient_id)
+    clash_ids = _patient_clashes(patient_id, slot, exclude_id=exclude_id)
+    if clash_ids:
+        BOOKING_CONFLICTS.inc()
+        raise PatientOverlap(details={"appointments": clash_ids})
+
+
+def _patient_clashes(patient_id: int, slot: Slot, *, exclude_id: int | None = None) -> list[int]:
+    clashes = patient_overlapping_appointments(
+        patient_id=patient_id, start=slot.start, end=slot.end, exclude_id=exclude_id
+    )
+    return list(clashes.values_list("pk", flat=True)[:10])
+
+
+# What a new appointment's INSERT writes (core.sql.insert_row: built once per process).
+_NEW_APPOINTMENT_FIELDS = tuple(
+    field.attname for field in Appointment._meta.concrete_fields if not field.primary_key
+)
+
+
+def _create_appointment(**fields: Any) -> Appointment:
+    """INSERT the appointment. A constraint's refusal is its 409; the transaction is then
+    aborted, so the caller only raises it on (no savepoint: two round trips a booking)."""
+    appointment = Appointment(**fields)
+    try:
+        insert_row(appointment, _NEW_APPOINTMENT_FIELDS)
+    except IntegrityError as exc:
+        raise appointment_integrity_error(exc) from exc
+    return appointment
+
+
+def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appointment:
+    """Book an open slot for ``patient``: lock the slot, check policy and overlap, insert.
+
+    The appointment comes back with its slot, patient and clinician loaded.
+    """
+    try:
+        return _book(patient=patient, slot_id=slot_id, reason=reason)
+    except _RefusedOverlap as refused:
+        # PostgreSQL's exclusion constraint found the clash; with the booking rolled
+        # back, name the appointments it clashed with.
+        clashes = _patient_clashes(patient.pk, refused.slot)
+        raise PatientOverlap(details={"appointments": clashes}) from refused
+
+
+class _RefusedOverlap(Exception):
+    def __init__(self, slot: Slot) -> None:
+        super().__init__(slot)
+        self.slot = slot
+
+
+@transaction.atomic
+def _book(*, patient: User, slot_id: int, reason: str) -> Appointment:
+    require_role(patient, Role.PATIENT)
+    locked = slot_lock_for_booking(slot_id)
+    if locked is None:
+        raise SlotNotFound(details={"slot": slot_id})
+    slot, overrides = locked
+    check_bookable(slot, now=timezone.now(), policy=booking_policy_of(*overrides))
+    if not _database_refuses_patient_overlap():
+        check_patient_free(patient.pk, slot)
+    slot.status = Slot.Status.BOOKED
+    update_row(slot, ["status"])
+    try:
+        appointment = _create_appointment(
+            slot=slot,
+            patient=patient,
+            clinician=slot.clinician,
+            start=slot.start,
+            end=slot.end,
+            reason=reason,
+        )
+    except PatientOverlap as overlap:
+        raise _RefusedOverlap(slot) from overlap
+    appointment_recorded(
+        actor=patient,
+        appointment=appointment,
+        action="appointment.book",
+        before=None,
+        event=APPOINTMENT_SCHEDULED,
+    )
+    count_on_commit(BOOKINGS)
+    return appointment

@@ -1,0 +1,80 @@
+"""Booking policy: how soon and how far ahead a slot may be booked, and how late a
+patient may still change an appointment. Settings give the defaults; a clinician's
+profile may override notice and horizon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from accounts.models import ClinicianProfile, Role, User
+from core.metrics import BOOKING_CONFLICTS
+from scheduling.errors import BeyondHorizon, ChangeCutoffPassed, NoticeTooShort, SlotUnavailable
+from scheduling.models import Appointment, Slot
+from scheduling.services._common import iso_utc
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    min_notice: timedelta
+    max_horizon: timedelta
+
+
+def booking_policy_for(clinician_id: int) -> BookingPolicy:
+    """Settings, with the clinician's own overrides where they set them."""
+    profile = (
+        ClinicianProfile.objects.filter(user_id=clinician_id)
+        .only("min_notice_minutes", "max_horizon_days")
+        .first()
+    )
+    return booking_policy(profile)
+
+
+def booking_policy(profile: ClinicianProfile | None) -> BookingPolicy:
+    minutes = profile.min_notice_minutes if profile is not None else None
+    days = profile.max_horizon_days if profile is not None else None
+    return booking_policy_of(minutes, days)
+
+
+def booking_policy_of(minutes: int | None, days: int | None) -> BookingPolicy:
+    """Settings, where a clinician's overrides (``minutes`` of notice, horizon ``days``)
+    are None."""
+    return BookingPolicy(
+        min_notice=timedelta(
+            minutes=settings.SCHEDULING_MIN_NOTICE_MINUTES if minutes is None else minutes
+        ),
+        max_horizon=timedelta(days=settings.SCHEDULING_MAX_HORIZON_DAYS if days is None else days),
+    )
+
+
+def check_bookable(slot: Slot, *, now: datetime, policy: BookingPolicy | None = None) -> None:
+    if slot.status != Slot.Status.OPEN:
+        BOOKING_CONFLICTS.inc()  # counted even though the transaction rolls back
+        raise SlotUnavailable(details={"slot": slot.pk, "slot_status": slot.status})
+    if policy is None:
+        policy = booking_policy_for(slot.clinician_id)
+    if slot.start < now + policy.min_notice:
+        raise NoticeTooShort(
+            details={
+                "slot": slot.pk,
+                "min_notice_minutes": int(policy.min_notice.total_seconds() // 60),
+            }
+        )
+    if slot.start > now + policy.max_horizon:
+        raise BeyondHorizon(details={"slot": slot.pk, "max_horizon_days": policy.max_horizon.days})
+
+
+def check_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime) -> None:
+    """Patients may change an appointment only up to the cut-off; others at any time."""
+    if actor.role != Role.PATIENT:
+        return
+    cutoff = timedelta(hours=settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS)
+    if appointment.start - now < cutoff:
+        raise ChangeCutoffPassed(
+            details={
+                "cutoff_hours": settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS,
+                "latest_change_at": iso_utc(appointment.start - cutoff),
+            }
+        )
