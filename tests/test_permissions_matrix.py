@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ClinicianProfile, Hospital, User
 from scheduling.models import AvailabilityRule, Slot
-from tests.consultations.factories import World, clinical_world, db_state
+from tests.clinical_world import World, clinical_world, db_state
 from tests.factories import SlotFactory
 
 pytestmark = pytest.mark.django_db

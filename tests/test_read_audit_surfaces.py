@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from core.admin_tools import ReadAuditedAdmin
 from core.read_audit import ReadSurface
 from reports.services import Kind, ReportRequest, report_build, report_request
-from tests.consultations.factories import World, clinical_world
+from tests.clinical_world import World, clinical_world
 from tests.factories import StaffFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

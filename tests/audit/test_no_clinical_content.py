@@ -16,12 +16,13 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from core.audit import FINGERPRINT_PREFIX, fingerprint
-from tests.consultations.factories import (
-    clinical_world,
+from tests.clinical_world import clinical_world
+from tests.factories import (
+    SlotFactory,
+    StaffFactory,
     in_progress_consultation,
     scheduled_consultation,
 )
-from tests.factories import SlotFactory, StaffFactory
 from tests.scheduling.conftest import hours_from_now
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from audit.models import AuditEvent
 from consultations.models import Consultation, ConsultationAddendum
 from core.models import OutboxEvent
 from core.outbox import outbox_event_deliver
-from tests.consultations.factories import AddendumFactory, appointment_for, db_state
-from tests.factories import PatientFactory
+from tests.clinical_world import db_state
+from tests.factories import AddendumFactory, PatientFactory, appointment_for
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_chain_verify, audit_seal_pending
-from tests.consultations.factories import in_progress_consultation
-from tests.factories import StaffFactory
+from tests.factories import StaffFactory, in_progress_consultation
 
 pytestmark = pytest.mark.django_db
 

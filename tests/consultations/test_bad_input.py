@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.consultations.factories import db_state
+from tests.clinical_world import db_state
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from audit.models import AuditEvent
 from consultations.lifecycle import TRANSITIONS, Status, allowed_from, is_allowed
 from consultations.models import Consultation
 from core.models import OutboxEvent
-from tests.consultations.factories import ConsultationFactory, appointment_for, db_state
-from tests.factories import DoctorFactory, PatientFactory
+from tests.clinical_world import db_state
+from tests.factories import ConsultationFactory, DoctorFactory, PatientFactory, appointment_for
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from consultations.models import Consultation, ConsultationAddendum, Prescription
 from labs.models import LabResult
-from tests.consultations.factories import AddendumFactory
+from tests.factories import AddendumFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

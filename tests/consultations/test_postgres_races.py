@@ -12,8 +12,7 @@ from django.db import connections
 from audit.models import AuditEvent
 from consultations.models import Consultation
 from consultations.services import consultation_ensure_for_appointment
-from tests.consultations.factories import appointment_for, scheduled_consultation
-from tests.factories import DoctorFactory, PatientFactory
+from tests.factories import DoctorFactory, PatientFactory, appointment_for, scheduled_consultation
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,12 @@ from pypdf import PdfReader
 
 from consultations.models import Prescription
 from consultations.pdf import prescription_pdf
-from tests.consultations.factories import PrescriptionFactory, completed_consultation
-from tests.factories import DoctorFactory, PatientFactory
+from tests.factories import (
+    DoctorFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    completed_consultation,
+)
 
 pytestmark = pytest.mark.django_db
 

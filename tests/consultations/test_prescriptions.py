@@ -10,12 +10,8 @@ from pypdf import PdfReader
 from audit.models import AuditEvent
 from consultations.models import Prescription
 from core.models import OutboxEvent
-from tests.consultations.factories import (
-    PrescriptionFactory,
-    completed_consultation,
-    db_state,
-    in_progress_consultation,
-)
+from tests.clinical_world import db_state
+from tests.factories import PrescriptionFactory, completed_consultation, in_progress_consultation
 
 pytestmark = pytest.mark.django_db
 

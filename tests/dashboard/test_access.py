@@ -11,9 +11,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from consultations.models import Consultation, Prescription
 from scheduling.models import Appointment, Slot
-from tests.consultations.factories import completed_consultation, in_progress_consultation
 from tests.dashboard.conftest import book
-from tests.factories import PASSWORD, SlotFactory
+from tests.factories import PASSWORD, SlotFactory, completed_consultation, in_progress_consultation
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from reports.services import Kind, ReportRequest, report_request
-from tests.consultations.factories import completed_consultation
 from tests.dashboard.conftest import book
 from tests.factories import (
     AppointmentFactory,
@@ -34,6 +33,7 @@ from tests.factories import (
     PatientFactory,
     SlotFactory,
     StaffFactory,
+    completed_consultation,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

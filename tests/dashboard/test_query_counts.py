@@ -18,9 +18,8 @@ from consultations.models import Consultation, Prescription
 from labs.models import LabResult
 from reports.services import Kind, ReportRequest, report_request
 from scheduling.models import Appointment, Slot
-from tests.consultations.factories import ConsultationFactory
 from tests.dashboard.test_access import prescription_body
-from tests.factories import DoctorFactory, PatientFactory, SlotFactory
+from tests.factories import ConsultationFactory, DoctorFactory, PatientFactory, SlotFactory
 
 pytestmark = pytest.mark.django_db
 

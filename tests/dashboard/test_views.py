@@ -14,10 +14,9 @@ from core.models import Job
 from labs.models import LabResult
 from reports.services import report_build
 from scheduling.models import Appointment, AvailabilityRule, Slot
-from tests.consultations.factories import completed_consultation, in_progress_consultation
 from tests.dashboard.conftest import book
 from tests.dashboard.test_access import prescription_body
-from tests.factories import SlotFactory
+from tests.factories import SlotFactory, completed_consultation, in_progress_consultation
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.consultations.factories import clinical_world
+from tests.clinical_world import clinical_world
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from core.models import OutboxEvent
 from core.outbox import outbox_event_deliver
 from labs.models import LabResult
 from notifications.models import Notification
-from tests.consultations.factories import db_state
+from tests.clinical_world import db_state
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from consultations.errors import RoleNotAllowed
 from labs.flags import Ranges
 from labs.models import LabResult
 from labs.services import lab_result_correct_by_staff
-from tests.consultations.factories import db_state
+from tests.clinical_world import db_state
 from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,3 +1,5 @@
+"""Factories of the notifications app: webhook endpoints."""
+
 from __future__ import annotations
 
 import factory

@@ -22,8 +22,7 @@ from core.outbox import outbox_sweep_pending
 from notifications.models import Notification, WebhookDelivery
 from notifications.webhooks import webhook_delivery_attempt
 from scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
-from tests.factories import DoctorFactory, PatientFactory, SlotFactory
-from tests.notifications.factories import WebhookEndpointFactory
+from tests.factories import DoctorFactory, PatientFactory, SlotFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from notifications.services import (
     notifications_retry_failed,
 )
 from scheduling.services import appointment_book
-from tests.consultations.factories import clinical_world
+from tests.clinical_world import clinical_world
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory
 from tests.notifications.mail_backends import TransactionWatchingBackend
 from tests.notifications.smtp import smtp_server

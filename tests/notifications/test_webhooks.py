@@ -36,8 +36,7 @@ from notifications.webhooks import (
     webhook_endpoint_save,
 )
 from scheduling.services import appointment_book
-from tests.factories import PatientFactory, SlotFactory, StaffFactory
-from tests.notifications.factories import WebhookEndpointFactory
+from tests.factories import PatientFactory, SlotFactory, StaffFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,7 @@ from notifications.webhooks import (
     webhook_delivery_attempt,
     webhook_endpoint_save,
 )
-from tests.factories import StaffFactory
-from tests.notifications.factories import WebhookEndpointFactory
+from tests.factories import StaffFactory, WebhookEndpointFactory
 from tests.notifications.test_webhooks import (
     ADMIN_ADD_ENDPOINT,
     admin_endpoint_form,

@@ -22,22 +22,20 @@ from drf_spectacular.generators import SchemaGenerator
 
 from core.audit import audit_record
 from core.jobs import job_create
-from tests.consultations.factories import (
-    AddendumFactory,
-    LabResultFactory,
-    PrescriptionFactory,
-    appointment_for,
-    completed_consultation,
-    scheduled_consultation,
-)
 from tests.factories import (
+    AddendumFactory,
     AppointmentFactory,
     DoctorFactory,
     HospitalFactory,
+    LabResultFactory,
     PatientFactory,
+    PrescriptionFactory,
     PsychologistFactory,
     SlotFactory,
     StaffFactory,
+    appointment_for,
+    completed_consultation,
+    scheduled_consultation,
 )
 
 FEW, MANY = 2, 20
