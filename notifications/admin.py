@@ -16,9 +16,8 @@ from core.resilience import BreakerState
 from notifications.egress import webhook_url_check
 from notifications.models import Notification, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import notification_resend
-from notifications.webhooks import (
-    endpoint_breaker,
-    webhook_delivery_redeliver,
+from notifications.webhook_delivery import endpoint_breaker, webhook_delivery_redeliver
+from notifications.webhook_endpoints import (
     webhook_endpoint_reset_circuit,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_save,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.models import OutboxEvent
 from core.outbox import ALL_EVENTS, subscriber
 from notifications.services import KIND_FOR_EVENT, notifications_for_appointment_event
-from notifications.webhooks import webhook_deliveries_create_for_event
+from notifications.webhook_delivery import webhook_deliveries_create_for_event
 
 
 @subscriber(list(KIND_FOR_EVENT), name="notifications.email")

@@ -9,7 +9,7 @@ from notifications.services import (
     notifications_retry_failed,
     notifications_send_due_reminders,
 )
-from notifications.webhooks import (
+from notifications.webhook_delivery import (
     enqueue_delivery_attempt,
     webhook_deliveries_due,
     webhook_delivery_attempt,

@@ -20,7 +20,7 @@ from django.utils import timezone
 from core.models import OutboxEvent
 from core.outbox import outbox_sweep_pending
 from notifications.models import Notification, WebhookDelivery
-from notifications.webhooks import webhook_delivery_attempt
+from notifications.webhook_delivery import webhook_delivery_attempt
 from scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory, WebhookEndpointFactory
 

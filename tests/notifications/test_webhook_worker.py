@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from config.celery import app as celery_app
 from notifications.models import WebhookDelivery
-from notifications.webhooks import webhook_deliveries_create_for_event
+from notifications.webhook_delivery import webhook_deliveries_create_for_event
 from tests.factories import WebhookEndpointFactory
 from tests.notifications.test_webhooks import Event
 

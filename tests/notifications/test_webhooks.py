@@ -26,15 +26,14 @@ from notifications.signing import (
     verify_signature,
 )
 from notifications.tasks import webhook_deliver
-from notifications.webhooks import (
+from notifications.webhook_delivery import (
     endpoint_breaker,
     webhook_deliveries_create_for_event,
     webhook_deliveries_due,
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
-    webhook_endpoint_rotate_secret,
-    webhook_endpoint_save,
 )
+from notifications.webhook_endpoints import webhook_endpoint_rotate_secret, webhook_endpoint_save
 from scheduling.services import appointment_book
 from tests.factories import PatientFactory, SlotFactory, StaffFactory, WebhookEndpointFactory
 

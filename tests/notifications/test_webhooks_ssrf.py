@@ -21,11 +21,8 @@ import pytest
 from audit.models import AuditEvent
 from notifications.egress import DestinationRefused
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from notifications.webhooks import (
-    MAX_ERROR_BODY_BYTES,
-    webhook_delivery_attempt,
-    webhook_endpoint_save,
-)
+from notifications.webhook_delivery import MAX_ERROR_BODY_BYTES, webhook_delivery_attempt
+from notifications.webhook_endpoints import webhook_endpoint_save
 from tests.factories import StaffFactory, WebhookEndpointFactory
 from tests.notifications.test_webhooks import (
     ADMIN_ADD_ENDPOINT,

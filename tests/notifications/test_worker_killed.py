@@ -25,7 +25,7 @@ from audit.models import AuditEvent
 from core.broker import send_task_fail_fast
 from core.models import Job, OutboxDelivery, OutboxEvent
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
-from notifications.webhooks import webhook_endpoint_save
+from notifications.webhook_endpoints import webhook_endpoint_save
 from scheduling.events import BOOKING_CONFIRMATION_JOB
 from scheduling.services import appointment_book
 from tests.core.test_outbox_worker import private_redis  # noqa: F401 (fixture)

@@ -1,5 +1,6 @@
-"""Outbound webhook services: endpoints, deliveries, and one signed HTTP attempt.
+"""Outbound webhook delivery: deliveries, and one signed HTTP attempt with its retries.
 
+Endpoints (saving, validating, rotating secrets) are ``notifications.webhook_endpoints``.
 Flow: an outbox event → ``webhook_deliveries_create_for_event`` (one delivery per matching
 endpoint, unique per event) → Celery ``webhook_deliver`` → ``webhook_delivery_attempt``:
 claim the delivery, ask the endpoint's circuit breaker, wait for a rate-limit token,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.audit import audit_record, diff, snapshot
-from core.errors import Conflict, InvalidRequest
+from core.audit import audit_record
+from core.errors import Conflict
 from core.resilience import (
     BreakerState,
     CircuitBreaker,
@@ -38,9 +38,7 @@ from notifications.egress import (
     Resolver,
     destination_resolve,
     pinned_request,
-    webhook_url_check,
 )
-from notifications.lock_objects import webhook_endpoint_lock
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import EventLike
 from notifications.signing import (
@@ -71,98 +69,9 @@ USER_AGENT = "Carebook-Webhooks/1"
 # Of a failed delivery's response body, only this much is read and kept (for the admin):
 # a receiver, or whatever a URL points at, must not fill the worker's memory or our rows.
 MAX_ERROR_BODY_BYTES = 2048
-ENDPOINT_FIELDS = (
-    "name",
-    "url",
-    "events",
-    "is_active",
-    "rate_per_second",
-    "breaker_threshold",
-    "breaker_cooldown_seconds",
-    "max_attempts",
-    "timeout_seconds",
-)
 
 
-# --- endpoints (staff, through the admin) ---------------------------------------------------
-
-
-def new_webhook_secret() -> str:
-    return f"whsec_{secrets.token_urlsafe(32)}"
-
-
-def _validate_endpoint(endpoint: WebhookEndpoint) -> None:
-    if not endpoint.url.startswith(("https://", "http://")):
-        raise InvalidRequest("The URL must be http(s).", code="invalid_webhook_url")
-    webhook_url_check(endpoint.url)  # no loopback, private or metadata address (SSRF)
-    events = endpoint.events
-    if (
-        not isinstance(events, list)
-        or not events
-        or not all(isinstance(name, str) and name for name in events)
-    ):
-        raise InvalidRequest(
-            'Events must be a non-empty list of event names (or ["*"]).',
-            code="invalid_webhook_events",
-        )
-
-
-def webhook_endpoint_save(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
-    """Create or update an endpoint (the admin form has validated the fields)."""
-    # Checking the URL resolves its host: a DNS wait, so before the transaction opens.
-    _validate_endpoint(endpoint)
-    return _endpoint_write(endpoint=endpoint, actor=actor)
-
-
-@transaction.atomic
-def _endpoint_write(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
-    creating = endpoint.pk is None
-    if creating:
-        endpoint.secret = endpoint.secret or new_webhook_secret()
-        endpoint.created_by = actor if getattr(actor, "is_authenticated", False) else None
-        before: dict[str, Any] = {}
-    else:
-        stored = webhook_endpoint_lock(endpoint.pk)
-        before = snapshot(stored, ENDPOINT_FIELDS)
-    endpoint.save()
-    audit_record(
-        actor=actor,
-        action="webhook_endpoint.create" if creating else "webhook_endpoint.update",
-        obj=endpoint,
-        changes=diff(before, snapshot(endpoint, ENDPOINT_FIELDS)),
-    )
-    return endpoint
-
-
-@transaction.atomic
-def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
-    """New secret; the old one keeps signing too (second v1) until staff clear it."""
-    endpoint = webhook_endpoint_lock(endpoint.pk)
-    endpoint.previous_secret = endpoint.secret
-    endpoint.secret = new_webhook_secret()
-    endpoint.save(update_fields=["secret", "previous_secret", "updated_at"])
-    audit_record(actor=actor, action="webhook_endpoint.rotate_secret", obj=endpoint)
-    return endpoint
-
-
-@transaction.atomic
-def webhook_endpoint_reset_circuit(*, endpoint: WebhookEndpoint, actor: Any) -> None:
-    """Close the endpoint's circuit and make its waiting deliveries due at once."""
-    endpoint_breaker(endpoint).reset()
-    _publish_state(endpoint, BreakerState.CLOSED)
-    waiting = WebhookDelivery.objects.filter(
-        endpoint=endpoint, status=Status.PENDING, next_attempt_at__gt=timezone.now()
-    )
-    ids = list(waiting.values_list("pk", flat=True))
-    waiting.update(next_attempt_at=timezone.now())
-    audit_record(
-        actor=actor,
-        action="webhook_endpoint.reset_circuit",
-        obj=endpoint,
-        metadata={"deliveries_released": len(ids)},
-    )
-    for delivery_id in ids:
-        _enqueue_on_commit(delivery_id)
+# --- an endpoint's circuit breaker and rate limit -----------------------------------------
 
 
 def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
@@ -172,6 +81,20 @@ def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
         cooldown=float(endpoint.breaker_cooldown_seconds),
         probe_timeout=endpoint.timeout_seconds + LEASE_MARGIN_SECONDS,
     )
+
+
+def webhook_deliveries_release(*, endpoint: WebhookEndpoint) -> int:
+    """Close ``endpoint``'s circuit and queue its waiting deliveries now (after commit)."""
+    endpoint_breaker(endpoint).reset()
+    _publish_state(endpoint, BreakerState.CLOSED)
+    waiting = WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=Status.PENDING, next_attempt_at__gt=timezone.now()
+    )
+    ids = list(waiting.values_list("pk", flat=True))
+    waiting.update(next_attempt_at=timezone.now())
+    for delivery_id in ids:
+        _enqueue_on_commit(delivery_id)
+    return len(ids)
 
 
 def endpoint_limiter(endpoint: WebhookEndpoint) -> RateLimiter:
