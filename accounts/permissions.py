@@ -1,4 +1,4 @@
-"""Role checks shared by every app's API.
+"""Who holds which role: the predicates and DRF permissions every app's API shares.
 
 Role refusals are 403 in the error envelope (DRF's ``PermissionDenied`` goes through
 ``core.errors.api_exception_handler``). Whether a *record* is visible is a different
@@ -17,23 +17,20 @@ from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotAllowed
 
 
-def _user(request: Request) -> User | None:
-    user = request.user
-    if isinstance(user, User) and user.is_authenticated and user.is_active:
-        return user
-    return None
+def _active_role(user: Any) -> str | None:
+    if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
+        return None
+    return user.role
 
 
-def is_patient(user: Any) -> bool:
-    return isinstance(user, User) and user.is_authenticated and user.role == Role.PATIENT
+def is_record_patient(user: Any) -> bool:
+    """An active patient: reads their own clinical records."""
+    return _active_role(user) == Role.PATIENT
 
 
-def is_clinician(user: Any) -> bool:
-    return isinstance(user, User) and user.is_authenticated and user.role in CLINICIAN_ROLES
-
-
-def is_doctor(user: Any) -> bool:
-    return isinstance(user, User) and user.is_authenticated and user.role == Role.DOCTOR
+def is_record_clinician(user: Any) -> bool:
+    """An active doctor or psychologist: reads and writes their patients' records."""
+    return _active_role(user) in CLINICIAN_ROLES
 
 
 def is_staff_role(user: Any) -> bool:
@@ -51,30 +48,14 @@ def require_role(user: Any, *roles: str) -> None:
 
 
 class _RolePermission(BasePermission):
-    """Authenticated (else 401 via DRF) and holding one of ``roles`` (else 403)."""
+    """Active and holding one of ``roles`` (else 403; anonymous: 401 through DRF)."""
 
     roles: tuple[str, ...] = ()
     message = "Your role may not perform this action."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        user = _user(request)
         # False with an anonymous user makes DRF answer 401 (not_authenticated), not 403.
-        return user is not None and user.role in self.roles
-
-
-class IsPatient(_RolePermission):
-    roles = (Role.PATIENT,)
-    message = "Only patients may perform this action."
-
-
-class IsClinician(_RolePermission):
-    roles = tuple(CLINICIAN_ROLES)
-    message = "Only doctors and psychologists may perform this action."
-
-
-class IsDoctor(_RolePermission):
-    roles = (Role.DOCTOR,)
-    message = "Only doctors may perform this action."
+        return _active_role(request.user) in self.roles
 
 
 class IsStaffRole(_RolePermission):
@@ -85,3 +66,15 @@ class IsStaffRole(_RolePermission):
 class IsClinicianOrStaff(_RolePermission):
     roles = (*CLINICIAN_ROLES, Role.STAFF)
     message = "Only clinicians and staff may perform this action."
+
+
+class IsRecordReader(_RolePermission):
+    """Patients and clinicians use the clinical API; staff use the admin (403 here)."""
+
+    roles = (Role.PATIENT, *CLINICIAN_ROLES)
+    message = "Clinical records are read by patients and clinicians; staff use the admin."
+
+
+class IsRecordWriter(_RolePermission):
+    roles = tuple(CLINICIAN_ROLES)
+    message = "Only doctors and psychologists may change clinical records."

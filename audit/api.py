@@ -13,6 +13,7 @@ from accounts.permissions import IsStaffRole
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
 from core.errors import InvalidRequest
+from core.fields import MAX_ID
 from core.pagination import DefaultPagination
 
 
@@ -20,7 +21,7 @@ class AuditEventListApi(APIView):
     permission_classes = [IsStaffRole]
 
     class FilterInput(serializers.Serializer):
-        actor = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+        actor = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
         action = serializers.CharField(required=False, max_length=100)
         object_type = serializers.CharField(required=False, max_length=100)
         object_id = serializers.CharField(required=False, max_length=64)

@@ -15,22 +15,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.models import CLINICIAN_ROLES, Role, User
+from accounts.models import User
+from accounts.permissions import is_record_clinician, is_record_patient
 from scheduling.selectors import appointments_visible_to
-
-
-def _active_role(user: Any) -> str | None:
-    if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
-        return None
-    return user.role
-
-
-def is_record_patient(user: Any) -> bool:
-    return _active_role(user) == Role.PATIENT
-
-
-def is_record_clinician(user: Any) -> bool:
-    return _active_role(user) in CLINICIAN_ROLES
 
 
 def related_patient_ids(user: User) -> QuerySet[Any]:
@@ -40,9 +27,8 @@ def related_patient_ids(user: User) -> QuerySet[Any]:
 
 def patient_visible_to(user: User, patient_id: int) -> bool:
     """May ``user`` see the clinical records of patient ``patient_id``?"""
-    role = _active_role(user)
-    if role == Role.PATIENT:
+    if is_record_patient(user):
         return user.pk == patient_id
-    if role in CLINICIAN_ROLES:
+    if is_record_clinician(user):
         return appointments_visible_to(user).filter(patient_id=patient_id).exists()
     return False

@@ -12,20 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from consultations.models import Consultation, ConsultationAddendum, Prescription
-from core.admin_tools import ReadAuditedAdmin
-
-
-class ReadOnlyAuditedAdmin(ReadAuditedAdmin):
-    """No writes; each record a list or form shows writes a ``<model>.read`` row."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from core.admin_tools import ReadOnlyAuditedAdmin
 
 
 class AddendumInline(admin.TabularInline):

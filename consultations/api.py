@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from consultations import selectors, services
-from consultations.access import (
+from accounts.permissions import (
+    IsRecordReader,
+    IsRecordWriter,
     is_record_clinician,
     is_record_patient,
-    related_patient_ids,
 )
-from consultations.errors import RoleNotAllowed
-from consultations.fields import reject_unknown_fields
+from consultations import selectors, services
+from consultations.access import related_patient_ids
 from consultations.models import Consultation, Prescription
 from consultations.pdf import prescription_pdf
 from consultations.serializers import (
@@ -36,43 +33,10 @@ from consultations.serializers import (
     PrescriptionListQuerySerializer,
     PrescriptionOutputSerializer,
 )
+from core.errors import RoleNotAllowed
 from core.pagination import DefaultPagination
 from core.read_audit import Read, ReadSurface, audit_read
-
-
-class IsRecordReader(BasePermission):
-    """Patients and clinicians use the clinical API; staff use the admin (403 here)."""
-
-    message = "Clinical records are read by patients and clinicians; staff use the admin."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return is_record_patient(request.user) or is_record_clinician(request.user)
-
-
-class IsRecordWriter(BasePermission):
-    message = "Only doctors and psychologists may change clinical records."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return is_record_clinician(request.user)
-
-
-def signed_in(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - guaranteed by the permission classes
-    return user
-
-
-def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    reject_unknown_fields(serializer, data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.query_params.dict())
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+from core.requests import query, signed_in, validated
 
 
 def audit_consultation_reads(user: User, consultations: list[Consultation]) -> None:

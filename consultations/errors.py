@@ -17,7 +17,6 @@ class ConsultationErrorCode(StrEnum):
     NOT_CONSULTATION_CLINICIAN = "not_consultation_clinician"
     NOT_PRESCRIBER = "not_prescriber"
     PRESCRIPTION_CANCELLED = "prescription_already_cancelled"
-    ROLE_NOT_ALLOWED = "role_not_allowed"
     EMPTY_UPDATE = "empty_update"
 
 
@@ -64,11 +63,6 @@ class NotPrescriber(NotAllowed):
 class PrescriptionAlreadyCancelled(Conflict):
     code = ConsultationErrorCode.PRESCRIPTION_CANCELLED
     message = "The prescription is already cancelled."
-
-
-class RoleNotAllowed(NotAllowed):
-    code = ConsultationErrorCode.ROLE_NOT_ALLOWED
-    message = "Your role may not perform this action."
 
 
 class EmptyUpdate(InvalidRequest):

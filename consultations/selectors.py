@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from consultations.access import is_record_clinician, is_record_patient, related_patient_ids
+from accounts.permissions import is_record_clinician, is_record_patient
+from consultations.access import related_patient_ids
 from consultations.errors import ConsultationNotFound, PrescriptionNotFound
 from consultations.lifecycle import status_expression
 from consultations.models import Consultation, ConsultationAddendum, Prescription

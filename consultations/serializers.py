@@ -6,16 +6,16 @@ from typing import Any
 
 from rest_framework import serializers
 
-from consultations.fields import (
+from consultations.lifecycle import Status, allowed_from
+from consultations.models import Consultation, ConsultationAddendum, Prescription
+from consultations.selectors import addenda_visible, notes_visible
+from core.fields import (
     IdField,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictIntegerField,
 )
-from consultations.lifecycle import Status, allowed_from
-from consultations.models import Consultation, ConsultationAddendum, Prescription
-from consultations.selectors import addenda_visible, notes_visible
 
 
 class PersonSerializer(serializers.Serializer[Any]):

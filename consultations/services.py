@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from consultations.access import is_record_clinician
+from accounts.permissions import is_record_clinician
 from consultations.errors import (
     ConsultationClosed,
     ConsultationImmutable,
@@ -25,7 +25,6 @@ from consultations.errors import (
     NotConsultationClinician,
     NotPrescriber,
     PrescriptionAlreadyCancelled,
-    RoleNotAllowed,
 )
 from consultations.lifecycle import NOTES_EDITABLE_IN, Status, allowed_from, is_allowed
 from consultations.lock_objects import consultation_lock, prescription_lock
@@ -36,7 +35,7 @@ from consultations.selectors import (
     prescription_patient_id,
 )
 from core.audit import audit_record, fingerprint
-from core.errors import InvalidRequest
+from core.errors import InvalidRequest, RoleNotAllowed
 from core.outbox import event_publish
 from scheduling.errors import AppointmentNotFound
 from scheduling.models import Appointment

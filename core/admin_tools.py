@@ -7,6 +7,8 @@
   filter, with Django's "?e=1" redirect, instead of a 500.
 * ``ReadAuditedAdmin``: the change list and change form of a model holding clinical
   content write a read row (``core.read_audit.audit_read``) for every record they show.
+* ``ReadOnlyAuditedAdmin``: the same, with no add, change or delete (clinical records are
+  written by clinicians through their services, never by staff in the admin).
 """
 
 from __future__ import annotations
@@ -120,3 +122,16 @@ class ReadAuditedAdmin(admin.ModelAdmin):
                 Read(self.read_audit_action, obj, self.read_audit_patient_id(obj)) for obj in shown
             ],
         )
+
+
+class ReadOnlyAuditedAdmin(ReadAuditedAdmin):
+    """No writes; each record a list or form shows writes a ``<model>.read`` row."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -51,6 +51,13 @@ class NotAllowed(DomainError):
     message = "You do not have permission to perform this action."
 
 
+class RoleNotAllowed(NotAllowed):
+    """The signed-in user's role may not do this; ``details`` name the allowed roles."""
+
+    code = "role_not_allowed"
+    message = "Your role may not perform this action."
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

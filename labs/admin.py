@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import User
-from consultations.admin import ReadOnlyAuditedAdmin
+from core.admin_tools import ReadOnlyAuditedAdmin
 from core.errors import DomainError
 from core.read_audit import Read, ReadSurface, audit_read
 from labs.flags import Ranges

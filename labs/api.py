@@ -14,10 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consultations.api import IsRecordReader, query, signed_in, validated
-from consultations.fields import IdField, StrictCharField, StrictChoiceField
+from accounts.permissions import IsRecordReader
+from core.fields import IdField, StrictCharField, StrictChoiceField
 from core.pagination import DefaultPagination
 from core.read_audit import Read, ReadSurface, audit_read
+from core.requests import query, signed_in, validated
 from labs import selectors, services
 from labs.flags import Ranges
 from labs.models import LabResult

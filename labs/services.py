@@ -14,10 +14,11 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import Role, User
-from consultations.access import is_record_clinician, patient_visible_to
-from consultations.errors import RoleNotAllowed
+from accounts.permissions import is_record_clinician
+from consultations.access import patient_visible_to
 from consultations.selectors import consultations_visible_to
 from core.audit import audit_record, fingerprint
+from core.errors import RoleNotAllowed
 from core.outbox import event_publish
 from labs.errors import (
     AlreadySuperseded,

@@ -7,10 +7,9 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from core.fields import MAX_ID
 from core.filters import StaticFilterSet
 from scheduling.models import Appointment, Mode, Slot
-
-MAX_ID = 2**63 - 1  # bigint: a larger id can never match and must not reach the database
 
 
 @extend_schema_field(OpenApiTypes.INT64)

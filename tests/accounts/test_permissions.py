@@ -7,13 +7,12 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from accounts.permissions import (
-    IsClinician,
     IsClinicianOrStaff,
-    IsDoctor,
-    IsPatient,
+    IsRecordReader,
+    IsRecordWriter,
     IsStaffRole,
-    is_clinician,
-    is_patient,
+    is_record_clinician,
+    is_record_patient,
     is_staff_role,
     require_role,
 )
@@ -23,9 +22,8 @@ from tests.factories import DoctorFactory, PatientFactory, PsychologistFactory, 
 pytestmark = pytest.mark.django_db
 
 ALLOWED = {
-    IsPatient: {"patient"},
-    IsClinician: {"doctor", "psychologist"},
-    IsDoctor: {"doctor"},
+    IsRecordReader: {"patient", "doctor", "psychologist"},
+    IsRecordWriter: {"doctor", "psychologist"},
     IsStaffRole: {"staff"},
     IsClinicianOrStaff: {"doctor", "psychologist", "staff"},
 }
@@ -61,7 +59,7 @@ def test_role_permissions_answer_200_or_403_in_the_envelope(permission, role):
 
 def test_anonymous_gets_401_not_403():
     request = APIRequestFactory().get("/guarded/")
-    response = Guarded.as_view(permission_classes=[IsPatient])(request)
+    response = Guarded.as_view(permission_classes=[IsRecordReader])(request)
     assert response.status_code == 401
 
 
@@ -69,13 +67,14 @@ def test_inactive_user_is_refused():
     user = PatientFactory(is_active=False)
     request = APIRequestFactory().get("/guarded/")
     force_authenticate(request, user=user)
-    assert Guarded.as_view(permission_classes=[IsPatient])(request).status_code == 403
+    assert Guarded.as_view(permission_classes=[IsRecordReader])(request).status_code == 403
 
 
 def test_helpers():
     patient, doctor, staff = PatientFactory(), DoctorFactory(), StaffFactory()
-    assert (is_patient(patient), is_patient(doctor)) == (True, False)
-    assert (is_clinician(doctor), is_clinician(staff)) == (True, False)
+    assert (is_record_patient(patient), is_record_patient(doctor)) == (True, False)
+    assert (is_record_clinician(doctor), is_record_clinician(staff)) == (True, False)
+    assert is_record_clinician(DoctorFactory(is_active=False)) is False
     assert (is_staff_role(staff), is_staff_role(AnonymousUser())) == (True, False)
     require_role(doctor, "doctor", "psychologist")
     with pytest.raises(NotAllowed) as caught:

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from consultations.errors import RoleNotAllowed
+from core.errors import RoleNotAllowed
 from labs.flags import Ranges
 from labs.models import LabResult
 from labs.services import lab_result_correct_by_staff
