@@ -199,9 +199,11 @@ def test_an_id_beyond_any_integer_column_in_a_filter_is_400_not_500(client_for):
     # when it is asked for
     response = client.get("/api/v1/availability/", {"clinician": str(10**30)})
 
-    # then a client error, whichever layer refuses it
-    assert 400 <= response.status_code < 500
-    assert "error" in response.json()
+    # then the filter's own bound refuses it: a 400 naming the field
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "clinician" in error["details"]["fields"]
 
 
 @pytest.mark.postgres

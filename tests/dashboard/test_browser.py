@@ -318,7 +318,7 @@ def test_a_psychologists_day(visit, live_server):
     with page.expect_download() as download_info:
         link.click()
     content = Path(download_info.value.path()).read_text()
-    assert "Cleo" in content or str(patient.pk) in content
+    assert f"{patient.pk},Cleo Client,{patient.email}," in content  # the caseload row
     assert Job.objects.get(requested_by=psychologist).status == "succeeded"
 
 
