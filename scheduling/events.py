@@ -19,6 +19,7 @@ from core.audit import audit_record, diff
 from core.jobs import job_run
 from core.models import Job, OutboxEvent
 from core.outbox import event_publish, subscriber
+from core.serialization import api_datetime
 from scheduling.models import Appointment
 
 APPOINTMENT_SCHEDULED = "appointment.scheduled"
@@ -48,16 +49,12 @@ APPOINTMENT_FINGERPRINTED_FIELDS = frozenset({"reason", "notes", "cancellation_r
 BOOKING_CONFIRMATION_JOB = "appointment.booking_confirmation"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
 def appointment_state(appointment: Appointment) -> dict[str, Any]:
     """The audited fields of ``appointment`` (times as ISO 8601 UTC)."""
     state: dict[str, Any] = {}
     for name in APPOINTMENT_AUDIT_FIELDS:
         value = getattr(appointment, name)
-        state[name] = _iso(value) if isinstance(value, datetime) else value
+        state[name] = api_datetime(value, UTC) if isinstance(value, datetime) else value
     return state
 
 
@@ -69,8 +66,8 @@ def appointment_payload(appointment: Appointment, *, actor: Any) -> dict[str, An
         "clinician_id": appointment.clinician_id,
         "slot_id": appointment.slot_id,
         "previous_slot_id": appointment.previous_slot_id,
-        "start": _iso(appointment.start),
-        "end": _iso(appointment.end),
+        "start": api_datetime(appointment.start, UTC),
+        "end": api_datetime(appointment.end, UTC),
         "status": appointment.status,
         "actor_id": getattr(actor, "pk", None),
     }
@@ -134,8 +131,8 @@ def confirm_booking(event: OutboxEvent) -> None:
         return {
             "confirmed": True,
             "appointment_status": appointment.status,
-            "start": _iso(appointment.start),
-            "end": _iso(appointment.end),
+            "start": api_datetime(appointment.start, UTC),
+            "end": api_datetime(appointment.end, UTC),
             "clinician_id": appointment.clinician_id,
         }
 

@@ -4,13 +4,13 @@
 * ``rules``: weekly rules and their expansion into slots;
 * ``policy``: booking notice, horizon and the patient's change cut-off;
 * ``booking``: booking a slot (the hot path);
-* ``appointments``: what happens to an appointment after booking.
+* ``appointments``: what happens to an appointment after booking (the rules of which
+  are ``scheduling.lifecycle``).
 
 Importers may use ``scheduling.services`` for any public name below.
 """
 
 from scheduling.services.appointments import (
-    TRANSITIONS,
     appointment_cancel,
     appointment_complete,
     appointment_confirm,
@@ -40,7 +40,6 @@ __all__ = [
     "MAX_SLOTS_PER_REQUEST",
     "MAX_SLOT_MINUTES",
     "MIN_SLOT_MINUTES",
-    "TRANSITIONS",
     "BookingPolicy",
     "RuleExpansion",
     "appointment_book",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.db import IntegrityError
 
 from accounts.models import User
@@ -13,10 +11,6 @@ from scheduling.errors import RoleNotAllowed
 def require_role(user: User, *roles: str) -> None:
     if not (user.is_authenticated and user.is_active and user.role in roles):
         raise RoleNotAllowed(details={"allowed_roles": list(roles)})
-
-
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def constraint_name(exc: IntegrityError) -> str:

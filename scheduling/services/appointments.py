@@ -5,6 +5,8 @@ update. Each public function is one transaction and takes its row locks through
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,9 +15,7 @@ from core.metrics import CANCELLATIONS, count_on_commit
 from scheduling.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
-    AppointmentNotStarted,
     FieldNotEditable,
-    InvalidTransition,
     OtherClinician,
     SameSlot,
     SlotNotFound,
@@ -27,39 +27,19 @@ from scheduling.events import (
     appointment_recorded,
     appointment_state,
 )
+from scheduling.lifecycle import appointment_transition_check, role_check
 from scheduling.lock_objects import appointment_lock, slots_lock
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to
-from scheduling.services._common import iso_utc, require_role
 from scheduling.services.booking import appointment_integrity_error, check_patient_free
-from scheduling.services.policy import check_bookable, check_patient_cutoff
+from scheduling.services.policy import check_bookable
 
 Status = Appointment.Status
 
-# The appointment lifecycle (SPEC invariant 3). Written by hand: the table is the rule.
-# scheduled → scheduled is a reschedule; a confirmed appointment that moves to a new
-# time goes back to scheduled so the clinician confirms the new time.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.SCHEDULED: frozenset(
-        {Status.SCHEDULED, Status.CONFIRMED, Status.CANCELLED, Status.COMPLETED, Status.NO_SHOW}
-    ),
-    Status.CONFIRMED: frozenset(
-        {Status.SCHEDULED, Status.CANCELLED, Status.COMPLETED, Status.NO_SHOW}
-    ),
-    Status.COMPLETED: frozenset(),
-    Status.CANCELLED: frozenset(),
-    Status.NO_SHOW: frozenset(),
-}
 
-
-def _move(appointment: Appointment, to: str) -> None:
-    """Apply one edge of ``TRANSITIONS`` or refuse with the allowed ones."""
-    allowed = TRANSITIONS[appointment.status]
-    if to not in allowed:
-        raise InvalidTransition(
-            f"An appointment cannot go from {appointment.status} to {to}.",
-            details={"from": appointment.status, "to": to, "allowed": sorted(allowed)},
-        )
+def _move(appointment: Appointment, to: str, *, actor: User, now: datetime) -> None:
+    """Apply one transition that ``scheduling.lifecycle`` allows, or raise its refusal."""
+    appointment_transition_check(appointment, to, actor=actor, now=now)
     appointment.status = to
 
 
@@ -83,8 +63,7 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
     appointment = _locked_visible_appointment(actor, appointment_id)
     before = appointment_state(appointment)
     now = timezone.now()
-    _move(appointment, Status.CANCELLED)
-    check_patient_cutoff(actor, appointment, now=now)
+    _move(appointment, Status.CANCELLED, actor=actor, now=now)
     slot = _lock_one_slot(appointment.slot_id)
     if slot.status == Slot.Status.BOOKED:
         slot.status = Slot.Status.OPEN
@@ -114,11 +93,12 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
 
 @transaction.atomic
 def appointment_confirm(*, actor: User, appointment_id: int) -> Appointment:
-    require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
+    role_check(Status.CONFIRMED, actor=actor)  # a role refusal comes before a 404
     appointment = _locked_visible_appointment(actor, appointment_id)
     before = appointment_state(appointment)
-    _move(appointment, Status.CONFIRMED)
-    appointment.confirmed_at = timezone.now()
+    now = timezone.now()
+    _move(appointment, Status.CONFIRMED, actor=actor, now=now)
+    appointment.confirmed_at = now
     appointment.save(update_fields=["status", "confirmed_at", "updated_at"])
     appointment_recorded(
         actor=actor,
@@ -131,12 +111,10 @@ def appointment_confirm(*, actor: User, appointment_id: int) -> Appointment:
 
 
 def _finish(actor: User, appointment_id: int, to: str) -> Appointment:
-    require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
+    role_check(to, actor=actor)  # a role refusal comes before a 404
     appointment = _locked_visible_appointment(actor, appointment_id)
     before = appointment_state(appointment)
-    _move(appointment, to)
-    if appointment.start > timezone.now():
-        raise AppointmentNotStarted(details={"start": iso_utc(appointment.start)})
+    _move(appointment, to, actor=actor, now=timezone.now())
     appointment.save(update_fields=["status", "updated_at"])
     appointment_recorded(
         actor=actor,
@@ -169,10 +147,9 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
     appointment = _locked_visible_appointment(actor, appointment_id)
     before = appointment_state(appointment)
     now = timezone.now()
-    _move(appointment, Status.SCHEDULED)
+    _move(appointment, Status.SCHEDULED, actor=actor, now=now)
     if appointment.slot_id == new_slot_id:
         raise SameSlot(details={"slot": new_slot_id})
-    check_patient_cutoff(actor, appointment, now=now)
     locked = slots_lock([appointment.slot_id, new_slot_id])
     new_slot = locked.get(new_slot_id)
     if new_slot is None:

@@ -1,6 +1,6 @@
-"""Booking policy: how soon and how far ahead a slot may be booked, and how late a
-patient may still change an appointment. Settings give the defaults; a clinician's
-profile may override notice and horizon."""
+"""Booking policy: how soon and how far ahead a slot may be booked. Settings give the
+defaults; a clinician's profile may override both. (How late a patient may still change
+an appointment is a lifecycle rule: ``scheduling.lifecycle``.)"""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from accounts.models import ClinicianProfile, Role, User
+from accounts.models import ClinicianProfile
 from core.metrics import BOOKING_CONFLICTS
-from scheduling.errors import BeyondHorizon, ChangeCutoffPassed, NoticeTooShort, SlotUnavailable
-from scheduling.models import Appointment, Slot
-from scheduling.services._common import iso_utc
+from scheduling.errors import BeyondHorizon, NoticeTooShort, SlotUnavailable
+from scheduling.models import Slot
 
 
 @dataclass(frozen=True)
@@ -64,17 +63,3 @@ def check_bookable(slot: Slot, *, now: datetime, policy: BookingPolicy | None = 
         )
     if slot.start > now + policy.max_horizon:
         raise BeyondHorizon(details={"slot": slot.pk, "max_horizon_days": policy.max_horizon.days})
-
-
-def check_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime) -> None:
-    """Patients may change an appointment only up to the cut-off; others at any time."""
-    if actor.role != Role.PATIENT:
-        return
-    cutoff = timedelta(hours=settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS)
-    if appointment.start - now < cutoff:
-        raise ChangeCutoffPassed(
-            details={
-                "cutoff_hours": settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS,
-                "latest_change_at": iso_utc(appointment.start - cutoff),
-            }
-        )

@@ -15,12 +15,13 @@ from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Hospital, User
 from core.audit import audit_record
+from core.serialization import api_datetime
 from scheduling.errors import InvalidAvailability
 from scheduling.events import slots_recorded
 from scheduling.lock_objects import person_lock
 from scheduling.models import AvailabilityRule, Mode, Slot
 from scheduling.selectors import slots_overlapping
-from scheduling.services._common import iso_utc, require_role
+from scheduling.services._common import require_role
 from scheduling.services.availability import (
     MAX_SLOT_MINUTES,
     MIN_SLOT_MINUTES,
@@ -139,7 +140,11 @@ def rule_expand(*, rule_id: int) -> RuleExpansion:
                 result.already_present += 1
             elif clash is not None:
                 result.conflicts.append(
-                    {"start": iso_utc(start), "end": iso_utc(end), "conflicting_slot": clash[2]}
+                    {
+                        "start": api_datetime(start, UTC),
+                        "end": api_datetime(end, UTC),
+                        "conflicting_slot": clash[2],
+                    }
                 )
             else:
                 calendar.add(start, end)
