@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from accounts.models import User
+from core.db import is_postgres
 from core.sql import one_row
 
 MAX_CACHED_USERS = 10_000  # past this the cache starts again empty
@@ -37,6 +39,9 @@ MAX_CACHED_USERS = 10_000  # past this the cache starts again empty
 _FIELD_NAMES = tuple(field.attname for field in User._meta.concrete_fields)
 _rows: dict[Any, tuple[float, tuple[Any, ...]]] = {}
 _lock = threading.Lock()
+# The cache's clock: monotonic, so a wall-clock jump neither keeps nor drops rows. Tests
+# replace it to pass the TTL without sleeping.
+clock: Callable[[], float] = time.monotonic
 
 
 def _ttl() -> float:
@@ -46,7 +51,7 @@ def _ttl() -> float:
 def recent_user(user_id: Any) -> User | None:
     """A fresh instance of the row read less than the TTL ago, or None."""
     entry = _rows.get(str(user_id))  # the token's claim is a string
-    if entry is None or entry[0] < time.monotonic():
+    if entry is None or entry[0] < clock():
         return None
     return User.from_db("default", _FIELD_NAMES, entry[1])
 
@@ -59,7 +64,7 @@ def remember_user(user: User) -> None:
     with _lock:
         if len(_rows) >= MAX_CACHED_USERS:
             _rows.clear()
-        _rows[str(user.pk)] = (time.monotonic() + ttl, row)
+        _rows[str(user.pk)] = (clock() + ttl, row)
 
 
 def forget_user(user_id: Any) -> None:
@@ -175,7 +180,7 @@ def _user_pk(claim: Any) -> int | None:
 
 def _read_user(pk: int) -> User | None:
     connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         return User.objects.filter(pk=pk).first()
     row = one_row(_user_by_id, pk, alias=connection.alias)
     return None if row is None else User.from_db(connection.alias, _FIELD_NAMES, row)

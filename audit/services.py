@@ -31,6 +31,7 @@ from django.utils import timezone
 from audit import metrics
 from audit.keys import ChainKey, keyring, signing_key
 from audit.models import AuditChainCheckpoint, AuditEvent, AuditSeal
+from core.db import is_postgres
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH_SIZE = 1000
@@ -79,7 +80,7 @@ def legacy_link_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 def _take_seal_lock() -> None:
-    if connection.vendor == "postgresql":
+    if is_postgres(connection):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
     # SQLite (the demo) serialises writers anyway.

@@ -32,6 +32,7 @@ from psycopg import sql
 
 from accounts.models import Hospital
 from bulk_import.validation import COLUMNS
+from core.db import is_postgres
 
 # (row number, *values in COLUMNS order)
 StagedRow = tuple[object, ...]
@@ -78,7 +79,7 @@ class Upserter(Protocol):
 
 
 def upserter_for(db: BaseDatabaseWrapper = connection) -> Upserter:
-    return PostgresUpserter(db) if db.vendor == "postgresql" else OrmUpserter()
+    return PostgresUpserter(db) if is_postgres(db) else OrmUpserter()
 
 
 # Rows go to COPY in its text format: one str.join per row (C code, 15x cheaper than the

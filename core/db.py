@@ -1,11 +1,23 @@
-"""Database helpers shared by every app."""
+"""Database helpers shared by every app, and the one test for a PostgreSQL-only branch.
+
+Carebook runs on PostgreSQL; ``make run``'s demo runs on SQLite. Code that takes a
+PostgreSQL-only path (a statement of ``core.sql``, an exclusion constraint, an advisory
+lock, ``COPY``) asks ``is_postgres`` and keeps a plain Django path for the demo.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+def is_postgres(db: str | BaseDatabaseWrapper = DEFAULT_DB_ALIAS) -> bool:
+    """Whether ``db`` (a database alias or a connection) is PostgreSQL."""
+    connection = connections[db] if isinstance(db, str) else db
+    return bool(connection.vendor == "postgresql")
 
 
 class PostgresExclusionConstraint(ExclusionConstraint):
@@ -15,32 +27,23 @@ class PostgresExclusionConstraint(ExclusionConstraint):
     row locks and checks keep the same rule, and PostgreSQL makes it true in production.
     """
 
-    def _is_postgres(self, schema_editor: Any) -> bool:
-        return bool(schema_editor.connection.vendor == "postgresql")
-
     def constraint_sql(self, model: Any, schema_editor: Any) -> Any:
-        return (
-            super().constraint_sql(model, schema_editor)
-            if self._is_postgres(schema_editor)
-            else None
-        )
+        if not is_postgres(schema_editor.connection):
+            return None
+        return super().constraint_sql(model, schema_editor)
 
     def create_sql(self, model: Any, schema_editor: Any) -> Any:
-        return (
-            super().create_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
-        )
+        if not is_postgres(schema_editor.connection):
+            return None
+        return super().create_sql(model, schema_editor)
 
     def remove_sql(self, model: Any, schema_editor: Any) -> Any:
-        return (
-            super().remove_sql(model, schema_editor) if self._is_postgres(schema_editor) else None
-        )
+        if not is_postgres(schema_editor.connection):
+            return None
+        return super().remove_sql(model, schema_editor)
 
     def validate(
         self, model: Any, instance: Any, exclude: Any = None, using: str = "default"
     ) -> None:
-        if connections[using].vendor == "postgresql":
+        if is_postgres(using):
             super().validate(model, instance, exclude=exclude, using=using)
-
-
-def is_postgres(using: str = "default") -> bool:
-    return bool(connections[using].vendor == "postgresql")

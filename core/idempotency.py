@@ -29,6 +29,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.db import is_postgres
 from core.errors import Conflict, InvalidRequest, Unprocessable
 from core.models import IdempotencyRecord
 from core.renderers import FastJSONRenderer
@@ -136,7 +137,7 @@ def _insert_in_progress(
     """
     record = IdempotencyRecord(**lookup, fingerprint=fingerprint, expires_at=expires_at)
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         try:
             with transaction.atomic():
                 record.save(force_insert=True)
@@ -201,7 +202,7 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
     # The answer is replayed for the TTL from now on (the claim only had its lease).
     expires_at = timezone.now() + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             state=IdempotencyRecord.State.COMPLETED,
             response_status=response.status_code,

@@ -1,13 +1,19 @@
-"""Statements the ORM would write, compiled once per process, for the hottest paths.
+"""Statements the ORM would send, compiled once per process, for the hottest paths.
 
-Building and compiling a query through the ORM cost ~0.3-0.5 ms of CPU, more than the
-database's own work, on statements every request or booking runs (the JWT user, the
-booking's slot lock and writes, its audit row and outbox event, the API's list pages).
-``insert_row`` and ``update_row`` send the INSERT and UPDATE ``save`` would, built once
-from the model's metadata; ``one_row`` runs the SQL the ORM compiled once for a
-``values_list`` queryset of one parameter; ``CompiledRows`` reads list pages (below).
-Every value is a bound parameter. PostgreSQL only: elsewhere (SQLite stores times as
-text, which the ORM's converters turn back into datetimes) callers use the ORM.
+* ``insert_row`` / ``update_row``: the INSERT and UPDATE ``save()`` would send, built
+  once per model and fields. They skip ``save()`` and so its signals: a model with a
+  ``pre_save`` or ``post_save`` receiver is refused (``ImproperlyConfigured``).
+* ``one_row``: the first row of a one-parameter ``values_list`` queryset, its SQL
+  compiled once.
+* ``ListQuery`` / ``CompiledRows``: list pages, the ORM's COUNT and SELECT captured once
+  per shape and rebound to each request's values (``core.lists`` declares the views).
+
+Every value is a bound parameter. On PostgreSQL only (``core.db.is_postgres``): on
+SQLite, ``make run``'s demo database, each falls back to the ORM call it stands for
+(``save``, ``.first()``, the queryset), because SQLite stores times as text that only the
+ORM's converters turn back into datetimes. The same code runs on both; the tests pin
+that both give the ORM's results. Which paths use this module and what each piece buys:
+docs/performance.md ("What the performance layer buys").
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, router, transaction
 from django.db.models import Count, Window
+from django.db.models.signals import ModelSignal, post_save, pre_save
+
+from core.db import is_postgres
 
 _CASTS: dict[type[models.Field[object, object]], str] = {
     models.JSONField: "::jsonb",
@@ -46,9 +56,11 @@ def _insert_sql(model: type[models.Model], fields: tuple[str, ...], alias: str) 
 
 def insert_row(instance: models.Model, fields: Sequence[str]) -> None:
     """INSERT ``instance`` (its ``fields``, by attribute name) as ``save`` would; the
-    database's primary key comes back into it. JSON fields must hold plain JSON values."""
+    database's primary key comes back into it. JSON fields must hold plain JSON values.
+    A model with save signal receivers is refused: they would not run."""
+    _refuse_save_receivers(type(instance), "insert_row")
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         instance.save(force_insert=True)
         return
     values = [_saved_value(instance, name, adding=True) for name in fields]
@@ -74,9 +86,11 @@ def _update_sql(model: type[models.Model], fields: tuple[str, ...], alias: str) 
 
 def update_row(instance: models.Model, fields: Sequence[str]) -> None:
     """``instance.save(update_fields=fields)`` as one UPDATE built once per model and
-    fields (auto_now times are set as save sets them). The row must exist."""
+    fields (auto_now times are set as save sets them). The row must exist. A model with
+    save signal receivers is refused: they would not run."""
+    _refuse_save_receivers(type(instance), "update_row")
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         instance.save(update_fields=fields)
         return
     values = [_saved_value(instance, name, adding=False) for name in fields]
@@ -86,6 +100,23 @@ def update_row(instance: models.Model, fields: Sequence[str]) -> None:
         )
         if cursor.rowcount != 1:
             raise DatabaseError(f"update_row: no {type(instance).__name__} {instance.pk}")
+
+
+_SAVE_SIGNALS: tuple[tuple[str, ModelSignal], ...] = (
+    ("pre_save", pre_save),
+    ("post_save", post_save),
+)
+
+
+def _refuse_save_receivers(model: type[models.Model], caller: str) -> None:
+    """Checked on every call (a dictionary lookup per signal): a receiver connected after
+    the first call is refused too."""
+    connected = [name for name, signal in _SAVE_SIGNALS if signal.has_listeners(model)]
+    if connected:
+        raise ImproperlyConfigured(
+            f"{caller}: {model.__name__} has {' and '.join(connected)} receivers, which "
+            f"{caller} would skip (it sends SQL without save()); save() it instead"
+        )
 
 
 def _saved_value(instance: models.Model, name: str, *, adding: bool) -> Any:
@@ -205,7 +236,7 @@ class CompiledRows:
     ) -> tuple[str, list[Any]] | None:
         """The statement for ``key`` with this query's values bound, or None where the
         ORM should run it: not PostgreSQL, or a shape past the cache's bound (a far page)."""
-        if connections[self.alias].vendor != "postgresql":
+        if not is_postgres(self.alias):
             return None
         entry = (key, self.alias)
         if entry not in _captured:

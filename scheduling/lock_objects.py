@@ -15,6 +15,7 @@ from django.db import connections, router
 from django.db.models import QuerySet
 
 from accounts.models import User
+from core.db import is_postgres
 from core.sql import one_row
 from scheduling.models import Appointment, Slot
 
@@ -57,7 +58,7 @@ def slot_lock_for_booking(slot_id: int) -> tuple[Slot, tuple[int | None, int | N
     (minimum notice minutes, horizon days; None where unset or without a profile) come in
     the same query. ``slot.clinician`` holds only those fields."""
     connection = connections[router.db_for_write(Slot)]
-    if connection.vendor == "postgresql":  # its rows need none of the ORM's converters
+    if is_postgres(connection):  # its rows need none of the ORM's converters
         row = one_row(_booking_row, slot_id, alias=connection.alias)
     else:  # SQLite (the demo) stores times as text: the ORM converts them
         row = _booking_row(slot_id).using(connection.alias).first()

@@ -14,11 +14,13 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from core.db import is_postgres
+
 REQUIRE_SERVICES = os.environ.get("CAREBOOK_REQUIRE_SERVICES") == "1"
 
 
 def _missing_service(item: pytest.Item) -> str | None:
-    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+    if item.get_closest_marker("postgres") and not is_postgres(connection):
         return "needs PostgreSQL: set DATABASE_URL=postgres://…"
     if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
         return "needs Redis: set CELERY_BROKER_URL=redis://…"

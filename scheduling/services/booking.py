@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
+from core.db import is_postgres
 from core.errors import DomainError
 from core.metrics import BOOKING_CONFLICTS, BOOKINGS, count_on_commit
 from core.sql import insert_row, update_row
@@ -33,7 +34,7 @@ def _database_refuses_patient_overlap() -> bool:
     """On PostgreSQL the exclusion constraint refuses a patient's overlapping bookings, so
     a booking inserts and lets it decide (no lock, no pre-check query); SQLite, the
     demo database, has no such constraint, so the booking checks first there."""
-    return transaction.get_connection().vendor == "postgresql"
+    return is_postgres(transaction.get_connection())
 
 
 def appointment_integrity_error(exc: IntegrityError) -> DomainError:

@@ -11,6 +11,7 @@ from django.db import DatabaseError, connection, transaction
 from audit.models import AuditEvent, AuditSeal
 from audit.services import GENESIS_HASH, audit_chain_verify, audit_seal_pending, link_hash
 from core.audit import audit_record
+from core.db import is_postgres
 from scheduling.models import Appointment, Slot
 from scheduling.services import appointment_book
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory
@@ -64,13 +65,13 @@ def test_later_events_extend_the_existing_chain():
 def _without_trigger(sql: str, params: list) -> None:
     """Run ``sql`` as an attacker with table rights would: trigger off, change, trigger on."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgres(connection):
             # Deferred foreign-key checks of this test's transaction block ALTER TABLE.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
             cursor.execute("ALTER TABLE audit_auditseal DISABLE TRIGGER USER")
         cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
+        if is_postgres(connection):
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
             cursor.execute("ALTER TABLE audit_auditseal ENABLE TRIGGER USER")
 
@@ -148,7 +149,7 @@ def test_postgres_refuses_orm_delete_and_update():
 def audit_insert_fails():
     """A database that refuses audit inserts (disk full, permissions): a real trigger."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgres(connection):
             cursor.execute(
                 "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 "BEGIN RAISE EXCEPTION 'audit store unavailable'; END; $$"
@@ -164,7 +165,7 @@ def audit_insert_fails():
             )
     yield
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgres(connection):
             cursor.execute("DROP TRIGGER test_refuse_audit ON audit_auditevent")
             cursor.execute("DROP FUNCTION test_refuse_audit()")
         else:

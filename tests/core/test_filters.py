@@ -121,7 +121,7 @@ def test_an_invalid_filter_is_named_with_its_reason():
 
 
 def test_every_compiled_list_filters_by_plain_lookups_only():
-    # CompiledListMixin refuses (a 500) a filter set with a filter that is not a lookup
+    # CompiledListMixin refuses, when a view is declared, a filter that is not a lookup
     from core.filters import _plain_lookup
     from core.lists import CompiledListMixin
     from scheduling import api

@@ -8,6 +8,8 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
+from core.db import is_postgres
+
 LOCAL = {"HTTP_HOST": "localhost"}
 
 
@@ -64,7 +66,7 @@ def test_readyz_names_the_database_when_it_cannot_be_reached(client, monkeypatch
     # given new database connections go nowhere (the open test connection is untouched:
     # the check opens its own, in another thread)
     db_settings = connections.settings["default"]
-    if connection.vendor == "postgresql":
+    if is_postgres(connection):
         monkeypatch.setitem(db_settings, "HOST", "127.0.0.1")
         monkeypatch.setitem(db_settings, "PORT", str(closed_port))
     else:
@@ -83,7 +85,7 @@ def test_readyz_names_the_database_when_it_cannot_be_reached(client, monkeypatch
 def test_readyz_names_both_when_both_are_down(client, monkeypatch, closed_port):
     # given
     monkeypatch.setitem(connections.settings["default"], "NAME", "/nonexistent-carebook-dir/x")
-    if connection.vendor == "postgresql":
+    if is_postgres(connection):
         monkeypatch.setitem(connections.settings["default"], "PORT", str(closed_port))
     # when
     with override_settings(CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port}/0"):

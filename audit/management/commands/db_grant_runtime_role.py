@@ -23,6 +23,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from core.db import is_postgres
+
 # Append-only: the runtime role may add and read rows, never change or remove them.
 APPEND_ONLY_TABLES = ("audit_auditevent", "audit_auditseal")
 # Written by migrate alone (the owner's job); the runtime role only reads it.
@@ -52,7 +54,7 @@ class Command(BaseCommand):
         if not ROLE_NAME.match(role):
             raise CommandError(f"--role {role!r}: use lower-case letters, digits and _.")
         connection = connections[options["database"]]
-        if connection.vendor != "postgresql":
+        if not is_postgres(connection):
             raise CommandError("Database roles need PostgreSQL.")
         password = None
         if options["password_env"]:
