@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.permissions import is_staff_role
+from bulk_import.import_services import IMPORT_JOB_KIND, hospital_import_start
 from bulk_import.models import DirectorySyncState, HospitalImportJob
-from bulk_import.services import IMPORT_JOB_KIND, hospital_import_start
 from core.errors import DomainError
 
 

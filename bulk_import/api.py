@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsStaffRole
-from bulk_import.services import check_upload_size, hospital_import_start, max_upload_bytes
+from bulk_import.import_services import check_upload_size, hospital_import_start, max_upload_bytes
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
 

@@ -6,7 +6,7 @@ class BulkImportConfig(AppConfig):
     verbose_name = "Bulk hospital import"
 
     def ready(self) -> None:
-        from bulk_import.directory_sync import DirectoryBreakerCollector
+        from bulk_import.directory_client import DirectoryBreakerCollector
         from core.metrics import register_scrape_collector, scrape_collectors
 
         # Through core.metrics so /metrics shows it under PROMETHEUS_MULTIPROC_DIR too.

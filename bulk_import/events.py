@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from bulk_import.sync_services import directory_sync_start
+from bulk_import.directory_sync_services import directory_sync_start
 from core.models import OutboxEvent
 from core.outbox import subscriber
 

@@ -1,6 +1,6 @@
 """The import engine: stream records, validate, upsert in batches, report rejects.
 
-It knows nothing of jobs or HTTP: ``services.py`` gives it a file, a place for the
+It knows nothing of jobs or HTTP: ``import_services.py`` gives it a file, a place for the
 rejects and a callback that records progress inside each batch's transaction. That
 callback is what makes a re-delivered task resume exactly: batches at or below the
 checkpoint are re-read (to rebuild the duplicate-code index and the rejects) but not
@@ -13,7 +13,6 @@ import contextlib
 import csv
 import gc
 import itertools
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import IO
@@ -110,7 +109,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _validated(records: Iterable[Record]) -> Iterator[tuple[Record, list[str], list[RowError]]]:
+Validated = tuple[Record, list[str], list[RowError]]
+
+
+def _validated(records: Iterable[Record]) -> Iterator[Validated]:
     """Each record with its normalised values and its errors (none: a row to import).
 
     The rules run on chunks of records a column at a time (``rows_valid``, C code); only
@@ -130,6 +132,140 @@ def _validated(records: Iterable[Record]) -> Iterator[tuple[Record, list[str], l
                 yield record, cleaned, row_errors(record.row, cleaned)
 
 
+class HospitalImport:
+    """One import of one file, in named steps: open the source, validate its records, stage
+    a batch of rows, upsert it, checkpoint it (inside the batch's transaction), finish.
+
+    A first import COPYs each batch into the table while it is read (``BatchStream``);
+    any other batch is written once it is complete. Each written batch is one durable
+    transaction, with its checkpoint (``on_batch``); batches at or below ``resume_from``
+    are re-read but not rewritten. ``heartbeat`` is called after every batch, written or
+    only re-read, outside its transaction.
+    """
+
+    def __init__(
+        self,
+        raw: IO[bytes],
+        *,
+        total_bytes: int,
+        rejects: RejectSink,
+        resume_from: Checkpoint | None = None,
+        on_batch: BatchCommitted | None = None,
+        batch_rows: int | None = None,
+        upserter: Upserter | None = None,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self.raw = raw
+        self.total_bytes = total_bytes
+        self.rejects = rejects
+        self.progress = resume_from or Checkpoint()
+        self.committed_before = self.progress.batches
+        self.on_batch = on_batch
+        self.batch_rows = batch_rows or IMPORT_BATCH_ROWS
+        self.db = upserter or upserter_for()
+        self.heartbeat = heartbeat
+        self.rows = 0
+        self.batch_number = 0
+        self.batch_rejects: list[list[RowError]] = []
+
+    def run(self) -> ImportSummary:
+        with self.open_source(), _cyclic_gc_paused():
+            records = self.validate()
+            while (first := self._next_row(records)) is not None:
+                self.batch_number += 1
+                self._import_batch(first, records)
+            self._report(BatchOutcome())  # the rejects after the last imported row
+        return self.finish()
+
+    @contextlib.contextmanager
+    def open_source(self) -> Iterator[None]:
+        """The upserter's working tables, dropped however the import ends."""
+        self.db.open(resuming=self.committed_before > 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(DatabaseError):
+                self.db.close()
+
+    def validate(self) -> Iterator[Validated]:
+        return _validated(iter_records(self.raw))
+
+    def stage(
+        self, first: StagedRow, records: Iterator[Validated], stream: BatchStream | None = None
+    ) -> list[StagedRow]:
+        """Read one batch: ``first`` and the valid rows after it, up to ``batch_rows``
+        (each also COPYed as it is read when ``stream`` is given)."""
+        batch = [first]
+        if stream is not None:
+            stream.add(first)
+        while len(batch) < self.batch_rows and (row := self._next_row(records)) is not None:
+            batch.append(row)
+            if stream is not None:
+                stream.add(row)
+        return batch
+
+    def upsert(self, batch: list[StagedRow], *, written: bool) -> BatchOutcome:
+        """Write a read batch in its own durable transaction (only re-read when not
+        ``written``: it was committed by an earlier run)."""
+        prepared = self.db.prepare(batch)
+        with transaction.atomic(durable=True):
+            outcome = self.db.apply(prepared, write=written)
+            if written:
+                self.checkpoint(outcome)
+        return outcome
+
+    def checkpoint(self, outcome: BatchOutcome) -> None:
+        """Inside the batch's transaction: the checkpoint commits with the rows."""
+        self.progress = self.progress.plus(outcome)
+        count_on_commit(IMPORT_ROWS, outcome.created + outcome.updated + outcome.unchanged)
+        if self.on_batch is not None:
+            percent = min(99, self.raw.tell() * 100 // max(self.total_bytes, 1))
+            self.on_batch(self.progress, percent)
+
+    def finish(self) -> ImportSummary:
+        return ImportSummary(
+            rows=self.rows,
+            created=self.progress.created,
+            updated=self.progress.updated,
+            unchanged=self.progress.unchanged,
+            rejected=self.rejects.rows,
+        )
+
+    def _import_batch(self, first: StagedRow, records: Iterator[Validated]) -> None:
+        written = self.batch_number > self.committed_before
+        stream = self.db.stream() if written else None  # None: this upserter cannot COPY now
+        if stream is None:
+            outcome = self.upsert(self.stage(first, records), written=written)
+        else:
+            with stream:  # one durable transaction; an error while reading rolls it back
+                self.stage(first, records, stream)
+                outcome = stream.finish()
+                self.checkpoint(outcome)
+        self._report(outcome)
+
+    def _next_row(self, records: Iterator[Validated]) -> StagedRow | None:
+        """The next valid row; the rejected records before it wait for the batch's report."""
+        for record, values, errors in records:
+            self.rows += 1
+            if not errors:
+                return (record.row, *values)
+            self.batch_rejects.append(errors)
+        return None
+
+    def _report(self, outcome: BatchOutcome) -> None:
+        """The batch's rejects in row order (codes it repeated included), then a heartbeat."""
+        found = self.batch_rejects + [
+            [RowError(row, "code", f"duplicate of row {first}, which is imported")]
+            for row, first in outcome.duplicates
+        ]
+        found.sort(key=lambda one_row: one_row[0].row)
+        for one_row in found:
+            self.rejects.add_row(one_row)
+        self.batch_rejects = []
+        if self.heartbeat is not None:
+            self.heartbeat()
+
+
 def import_hospitals(
     raw: IO[bytes],
     *,
@@ -141,97 +277,14 @@ def import_hospitals(
     upserter: Upserter | None = None,
     heartbeat: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Import every record of ``raw``; batches at or below ``resume_from`` are not rewritten.
-
-    A first import COPYs each batch into the table while it is read (``BatchStream``);
-    any other batch is written once it is complete. Each written batch is one durable
-    transaction, with its checkpoint (``on_batch``). ``heartbeat`` is called after every
-    batch, written or only re-read, outside its transaction.
-    """
-    checkpoint = resume_from or Checkpoint()
-    committed_before = checkpoint.batches
-    batch_rows = batch_rows or IMPORT_BATCH_ROWS
-    db = upserter or upserter_for()
-    rows = batch_number = 0
-    batch: list[StagedRow] = []
-    batch_rejects: list[list[RowError]] = []
-    stream: BatchStream | None = None
-
-    def committed(outcome: BatchOutcome, percent: int) -> None:
-        """Inside the batch's transaction: the checkpoint commits with the rows."""
-        nonlocal checkpoint
-        checkpoint = checkpoint.plus(outcome)
-        count_on_commit(IMPORT_ROWS, outcome.created + outcome.updated + outcome.unchanged)
-        if on_batch is not None:
-            on_batch(checkpoint, percent)
-
-    def write(percent: int) -> BatchOutcome:
-        nonlocal stream
-        if stream is not None:
-            streamed, stream = stream, None
-            try:
-                outcome = streamed.finish()
-                committed(outcome, percent)
-            except BaseException:
-                streamed.__exit__(*sys.exc_info())
-                raise
-            streamed.__exit__(None, None, None)
-            return outcome
-        written = batch_number > committed_before
-        prepared = db.prepare(batch)
-        with transaction.atomic(durable=True):
-            outcome = db.apply(prepared, write=written)
-            if written:
-                committed(outcome, percent)
-        return outcome
-
-    def flush() -> None:
-        nonlocal batch, batch_rejects, batch_number
-        outcome = BatchOutcome()
-        if batch:
-            batch_number += 1
-            outcome = write(min(99, raw.tell() * 100 // max(total_bytes, 1)))
-        batch_rejects.extend(
-            [RowError(row, "code", f"duplicate of row {first}, which is imported")]
-            for row, first in outcome.duplicates
-        )
-        batch_rejects.sort(key=lambda one_row: one_row[0].row)
-        for one_row in batch_rejects:
-            rejects.add_row(one_row)
-        batch, batch_rejects = [], []
-        if heartbeat is not None:
-            heartbeat()
-
-    db.open(resuming=committed_before > 0)
-    with _cyclic_gc_paused():
-        try:
-            for record, values, errors in _validated(iter_records(raw)):
-                rows += 1
-                if errors:
-                    batch_rejects.append(errors)
-                    continue
-                row = (record.row, *values)
-                if not batch and batch_number + 1 > committed_before:
-                    stream = db.stream()  # a batch to write: COPY it as it is read, if it may
-                    if stream is not None:
-                        stream.__enter__()
-                batch.append(row)
-                if stream is not None:
-                    stream.add(row)
-                if len(batch) >= batch_rows:
-                    flush()
-            flush()
-        except BaseException:
-            if stream is not None:  # the batch being read: its transaction rolls back
-                stream.__exit__(*sys.exc_info())
-            raise
-        finally:
-            with contextlib.suppress(DatabaseError):
-                db.close()
-    return ImportSummary(
-        rows=rows,
-        created=checkpoint.created,
-        updated=checkpoint.updated,
-        unchanged=checkpoint.unchanged,
-        rejected=rejects.rows,
-    )
+    """Import every record of ``raw`` (see ``HospitalImport``)."""
+    return HospitalImport(
+        raw,
+        total_bytes=total_bytes,
+        rejects=rejects,
+        resume_from=resume_from,
+        on_batch=on_batch,
+        batch_rows=batch_rows,
+        upserter=upserter,
+        heartbeat=heartbeat,
+    ).run()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from bulk_import.services import hospital_import_run
-from bulk_import.sync_services import directory_sync_run
+from bulk_import.directory_sync_services import directory_sync_run
+from bulk_import.import_services import hospital_import_run
 from core.jobs import job_fail
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from bulk_import.services import hospital_import_run
+from bulk_import.import_services import hospital_import_run
 from core.models import Job
 from tests.bulk_import.csvs import csv_bytes, hospital_row
 from tests.factories import DoctorFactory, StaffFactory

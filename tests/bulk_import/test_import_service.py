@@ -10,13 +10,13 @@ from django.core.files import File
 
 from accounts.models import Hospital
 from bulk_import import importer
-from bulk_import.importer import MAX_REJECTS_IN_JOB
-from bulk_import.services import (
+from bulk_import.import_services import (
     IMPORT_JOB_KIND,
     hospital_import_run,
     hospital_import_start,
     upload_name,
 )
+from bulk_import.importer import MAX_REJECTS_IN_JOB
 from core.jobs import job_claim
 from core.models import Job, OutboxEvent
 from tests.bulk_import.csvs import HEADER, hospital_row, write_hospital_csv

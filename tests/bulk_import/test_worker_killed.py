@@ -29,8 +29,8 @@ from django.db import connection
 
 from accounts.models import Hospital
 from audit.models import AuditEvent
+from bulk_import.import_services import hospital_import_start
 from bulk_import.importer import IMPORT_BATCH_ROWS
-from bulk_import.services import hospital_import_start
 from core.broker import wait_for_queued_publishes
 from core.models import Job, OutboxEvent
 from tests.bulk_import.csvs import HEADER, hospital_row, write_many_hospitals

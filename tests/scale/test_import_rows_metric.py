@@ -11,8 +11,8 @@ from django.db import DatabaseError
 from prometheus_client import REGISTRY
 
 from accounts.models import Hospital
-from bulk_import import importer, services
-from bulk_import.services import hospital_import_run, hospital_import_start
+from bulk_import import import_services, importer
+from bulk_import.import_services import hospital_import_run, hospital_import_start
 from core.models import Job
 from tests.bulk_import.csvs import write_hospital_csv
 from tests.factories import StaffFactory
@@ -63,7 +63,7 @@ def test_a_rolled_back_batch_is_not_counted(
     def checkpoint_fails(*args: object, **kwargs: object) -> None:
         raise DatabaseError("could not write the checkpoint")
 
-    monkeypatch.setattr(services, "_record_checkpoint", checkpoint_fails)
+    monkeypatch.setattr(import_services, "_record_checkpoint", checkpoint_fails)
 
     # when the worker runs it
     with django_capture_on_commit_callbacks(execute=True), contextlib.suppress(DatabaseError):

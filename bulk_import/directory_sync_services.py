@@ -15,7 +15,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Hospital
-from bulk_import.directory_sync import (
+from bulk_import.directory_client import (
     DirectoryClient,
     SyncRejected,
     SyncUnavailable,
