@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts import authentication
 from accounts.authentication import forget_all_users
 from accounts.models import Role, User
+from tests.clocks import SteppingClock
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,16 +80,20 @@ def test_a_deactivation_saved_in_this_process_takes_effect_at_once(client_for, c
     assert response.json()["error"]["code"]
 
 
-def test_a_change_made_elsewhere_takes_effect_within_the_ttl(client_for, cache_seconds):
+def test_a_change_made_elsewhere_takes_effect_within_the_ttl(
+    client_for, cache_seconds, monkeypatch
+):
     # given a cached row, and a change that this process hears nothing of (another
     # process's save, or a queryset update)
-    cache_seconds(0.3)
+    clock = SteppingClock()
+    monkeypatch.setattr(authentication, "clock", clock)
+    cache_seconds(5)
     patient = PatientFactory()
     client = client_for(patient)
     assert client.get(ME).json()["role"] == Role.PATIENT
     User.objects.filter(pk=patient.pk).update(is_active=False)
     # when the TTL has passed, then the request is refused
-    time.sleep(0.35)
+    clock.advance(5.1)
     assert client.get(ME).status_code == 401
 
 
@@ -137,11 +143,11 @@ def test_a_token_verified_once_is_still_refused_once_it_expires(client, cache_se
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken.for_user(PatientFactory())
-    token.set_exp(lifetime=timedelta(seconds=2))  # "exp" is whole seconds: 1 to 2 s left
+    token.set_exp(lifetime=timedelta(seconds=60))
     assert client.get(ME, **bearer(token)).status_code == 200
     assert client.get(ME, **bearer(token)).status_code == 200  # the decoded claims, reused
-    time.sleep(2.5)
-    response = client.get(ME, **bearer(token))
+    with time_machine.travel(timezone.now() + timedelta(seconds=61), tick=False):
+        response = client.get(ME, **bearer(token))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"  # as any refused token
 

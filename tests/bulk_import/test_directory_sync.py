@@ -1,7 +1,8 @@
 """External directory sync against a real HTTP server on 127.0.0.1 that throttles and fails.
 
 Nothing is mocked: the client speaks HTTP to a ThreadingHTTPServer in a thread, with the
-shared token bucket, circuit breaker and backoff of core.resilience.
+shared token bucket, circuit breaker and backoff of core.resilience. The test that waits
+out the breaker's cool-down keeps them in this process on a clock it moves (tests/clocks.py).
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
-from bulk_import.directory_client import directory_breaker, directory_client_from_settings
-from bulk_import.directory_sync_services import (
+from bulk_import.directory_sync import directory_breaker, directory_client_from_settings
+from bulk_import.models import DirectorySyncState
+from bulk_import.sync_services import (
     directory_sync_run,
     directory_sync_start,
     hospital_directory_payload,
     hospitals_pending_sync,
 )
-from bulk_import.models import DirectorySyncState
 from core.models import Job
 from core.resilience import BreakerState
+from tests.clocks import resilience_on_stepping_clock
 from tests.factories import HospitalFactory
 
 pytestmark = pytest.mark.django_db
 
 RATE = 10.0  # requests per second: at least 100 ms apart
-COOLDOWN = 2.0  # long enough that a loaded machine does not half-open it between two runs
+COOLDOWN = 60.0  # the clock is moved past it, so no loaded machine half-opens it by itself
 JITTER = 0.03  # arrival-time noise of a new connection on a busy 2-core machine
 
 
@@ -106,8 +108,11 @@ def circuit_metric() -> float | None:
     return None
 
 
-def test_throttled_failing_directory_gets_every_hospital_once_it_recovers(sync_settings):
+def test_throttled_failing_directory_gets_every_hospital_once_it_recovers(
+    sync_settings, monkeypatch
+):
     # given six hospitals and a directory that throttles, answers late, then fails
+    clock = resilience_on_stepping_clock(monkeypatch)
     hospitals = [HospitalFactory() for _ in range(6)]
     script = ["429", "200", "slow", "200", "503", "503", "503"]
     with FlakyDirectory(script) as server:
@@ -134,7 +139,7 @@ def test_throttled_failing_directory_gets_every_hospital_once_it_recovers(sync_s
         assert job.result["breaker_state"] == "open"
 
         # when the cool-down has passed the circuit is half-open
-        time.sleep(COOLDOWN + 0.1)
+        clock.advance(COOLDOWN)
         assert directory_breaker().state == BreakerState.HALF_OPEN
         assert circuit_metric() == 1.0
 

@@ -215,7 +215,8 @@ def test_redis_breaker_full_cycle(redis_store):
     assert not decision.allowed
     assert 0 < decision.retry_in <= 1.0
 
-    # then after the cool-down one probe passes, and a failing probe reopens it
+    # then after the cool-down one probe passes, and a failing probe reopens it (a real
+    # wait: this store's clock is the Redis server's TIME, which no test clock reaches)
     time.sleep(1.05)
     assert breaker.peek().allowed
     assert breaker.allow().allowed

@@ -35,6 +35,7 @@ from notifications.webhook_delivery import (
 )
 from notifications.webhook_endpoints import webhook_endpoint_rotate_secret, webhook_endpoint_save
 from scheduling.services import appointment_book
+from tests.clocks import resilience_on_stepping_clock
 from tests.factories import PatientFactory, SlotFactory, StaffFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
@@ -141,11 +142,12 @@ def test_after_rotation_receivers_on_either_secret_verify(receiver):
 # --- circuit breaker ---------------------------------------------------------------------------
 
 
-def test_500s_open_the_circuit_and_no_attempt_is_made_until_the_cooldown(receiver):
-    # given an endpoint answering 500, threshold 3, cool-down 1 s
+def test_500s_open_the_circuit_and_no_attempt_is_made_until_the_cooldown(receiver, monkeypatch):
+    # given an endpoint answering 500, threshold 3, cool-down 60 s on a clock the test moves
+    clock = resilience_on_stepping_clock(monkeypatch)
     receiver.script([500])
     endpoint = WebhookEndpointFactory(
-        url=receiver.url, breaker_threshold=3, breaker_cooldown_seconds=1, max_attempts=10
+        url=receiver.url, breaker_threshold=3, breaker_cooldown_seconds=60, max_attempts=10
     )
     deliveries = deliveries_for(endpoint, 5)
     failures_before = WEBHOOK_FAILURES._value.get()
@@ -162,7 +164,7 @@ def test_500s_open_the_circuit_and_no_attempt_is_made_until_the_cooldown(receive
     make_due(deliveries[0])
     refused = [webhook_delivery_attempt(delivery_id=d.pk) for d in (*deliveries[3:], deliveries[0])]
     assert [o.result for o in refused] == ["circuit_open"] * 3
-    assert all(0.5 <= o.retry_in <= 1.0 for o in refused)
+    assert all(59 <= o.retry_in <= 60 for o in refused)
     assert receiver.count == 3
     assert WebhookAttempt.objects.filter(delivery__in=deliveries[3:]).count() == 0
     deliveries[3].refresh_from_db()
@@ -170,7 +172,7 @@ def test_500s_open_the_circuit_and_no_attempt_is_made_until_the_cooldown(receive
     assert deliveries[3].status == WebhookDelivery.Status.PENDING
 
     # and after the cool-down one probe goes through; the receiver is healthy again
-    time.sleep(1.05)
+    clock.advance(60)
     receiver.script([200])
     make_due(deliveries[3])
     assert webhook_delivery_attempt(delivery_id=deliveries[3].pk).result == "succeeded"
@@ -181,18 +183,19 @@ def test_500s_open_the_circuit_and_no_attempt_is_made_until_the_cooldown(receive
     assert webhook_delivery_attempt(delivery_id=deliveries[4].pk).result == "succeeded"
 
 
-def test_a_failing_half_open_probe_reopens_the_circuit(receiver):
-    # given an open circuit (threshold 1) on a receiver that keeps failing
+def test_a_failing_half_open_probe_reopens_the_circuit(receiver, monkeypatch):
+    # given an open circuit (threshold 1, cool-down 60 s) on a receiver that keeps failing
+    clock = resilience_on_stepping_clock(monkeypatch)
     receiver.script([503])
     endpoint = WebhookEndpointFactory(
-        url=receiver.url, breaker_threshold=1, breaker_cooldown_seconds=1
+        url=receiver.url, breaker_threshold=1, breaker_cooldown_seconds=60
     )
     first, second, third = deliveries_for(endpoint, 3)
     webhook_delivery_attempt(delivery_id=first.pk)
     assert endpoint_breaker(endpoint).state is BreakerState.OPEN
 
     # when the cool-down passes and the probe fails
-    time.sleep(1.05)
+    clock.advance(60)
     make_due(second)
     assert webhook_delivery_attempt(delivery_id=second.pk).result == "retry"
 
@@ -201,7 +204,7 @@ def test_a_failing_half_open_probe_reopens_the_circuit(receiver):
     make_due(third)
     outcome = webhook_delivery_attempt(delivery_id=third.pk)
     assert outcome.result == "circuit_open"
-    assert outcome.retry_in > 0.5
+    assert outcome.retry_in > 59
     assert receiver.count == 2
 
 
