@@ -31,6 +31,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from accounts.models import User
+from core.db import is_postgres
 from core.sql import one_row
 
 MAX_CACHED_USERS = 10_000  # past this the cache starts again empty
@@ -179,7 +180,7 @@ def _user_pk(claim: Any) -> int | None:
 
 def _read_user(pk: int) -> User | None:
     connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql":
+    if not is_postgres(connection):
         return User.objects.filter(pk=pk).first()
     row = one_row(_user_by_id, pk, alias=connection.alias)
     return None if row is None else User.from_db(connection.alias, _FIELD_NAMES, row)

@@ -17,14 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
-from bulk_import.directory_sync import directory_breaker, directory_client_from_settings
-from bulk_import.models import DirectorySyncState
-from bulk_import.sync_services import (
+from bulk_import.directory_client import directory_breaker, directory_client_from_settings
+from bulk_import.directory_sync_services import (
     directory_sync_run,
     directory_sync_start,
     hospital_directory_payload,
     hospitals_pending_sync,
 )
+from bulk_import.models import DirectorySyncState
 from core.models import Job
 from core.resilience import BreakerState
 from tests.clocks import resilience_on_stepping_clock
