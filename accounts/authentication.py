@@ -1,8 +1,8 @@
 """JWT authentication with each user's row kept for a few seconds per process, and each
 access token decoded once per process.
 
-simplejwt looks the user up on every request; on a list request that lookup was an
-eighth of the time. A process here keeps the row it read for ``AUTH_USER_CACHE_SECONDS``
+simplejwt looks the user up on every request (what that costs: docs/performance.md,
+"JWT user"). A process here keeps the row it read for ``AUTH_USER_CACHE_SECONDS``
 (5 s by default; 0 turns it off) and builds a fresh ``User`` from it for each request,
 so no two requests share an instance. A save or delete of the user in this process
 drops the entry at once; in other processes a deactivation or a role change takes

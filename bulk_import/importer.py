@@ -25,7 +25,7 @@ from bulk_import.validation import RowError, normalise, row_errors, rows_valid
 from core.csv_safety import csv_cell
 from core.metrics import IMPORT_ROWS, count_on_commit
 
-IMPORT_BATCH_ROWS = 10_000  # one transaction each; measured: larger batches gain <3 %
+IMPORT_BATCH_ROWS = 10_000  # one transaction each; larger ones gain little (docs/bulk_import.md)
 VALIDATE_CHUNK_ROWS = 1_000  # records whose rules are checked together, a column at a time
 MAX_REJECTS_IN_JOB = 1_000  # the rest are only in the downloadable rejects CSV
 REJECTS_HEADER = ("row", "field", "message")

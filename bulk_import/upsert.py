@@ -7,8 +7,8 @@ Two implementations behind one small interface:
   batch of codes new to the table is COPYed straight into it. Codes already seen in the
   file live in a second temporary table (or, while every batch was new, in a spill
   file), so memory stays flat however long the file is. Measured with
-  ``benchmarks/import_throughput.py``: 6-11x faster than ``bulk_create(update_conflicts=
-  True)``, whose memory also grows with the file (docs/bulk_import.md).
+  ``benchmarks/import_throughput.py`` against ``bulk_create(update_conflicts=True)``,
+  which is several times slower and whose memory grows with the file (docs/bulk_import.md).
 * ``OrmUpserter``: ``bulk_create(update_conflicts=True)`` for the embedded SQLite demo.
 
 The caller wraps each ``apply`` in its own transaction, so a killed worker never leaves
@@ -82,10 +82,10 @@ def upserter_for(db: BaseDatabaseWrapper = connection) -> Upserter:
     return PostgresUpserter(db) if is_postgres(db) else OrmUpserter()
 
 
-# Rows go to COPY in its text format: one str.join per row (C code, 15x cheaper than the
-# csv module's writer, which was a quarter of an import's time). Only a row holding a
-# backslash, tab, newline or carriage return needs its values escaped. An empty string
-# stays an empty string (text format spells NULL \N, and a backslash is always escaped).
+# Rows go to COPY in its text format: one str.join per row (C code, far cheaper than the
+# csv module's writer: docs/bulk_import.md). Only a row holding a backslash, tab, newline
+# or carriage return needs its values escaped. An empty string stays an empty string
+# (text format spells NULL \N, and a backslash is always escaped).
 COPY_TEXT = sql.SQL("")
 
 

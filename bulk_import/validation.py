@@ -6,7 +6,7 @@ form, the API and the import cannot drift apart; ``tests/bulk_import/test_valida
 checks that a row is accepted here exactly when ``Hospital.full_clean`` accepts it.
 A valid value passes a fast test made of the same regex, length and choices; only a
 failing value runs Django's validators, for their exact message. ``full_clean`` on every
-row would cost ~40x more, which matters at a million rows.
+row would cost far more, which matters at a million rows (docs/bulk_import.md).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def normalise(values: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _accept(rule: FieldRule) -> Callable[[str], object]:
+def _column_test(rule: FieldRule) -> Callable[[str], object]:
     """The fast test of one column as one call, C code where the rule allows: a truthy
     answer means every rule of the field holds (a falsy one: ask ``rule.explain``)."""
     least = 1 if rule.required else 0
@@ -151,9 +151,11 @@ def _accept(rule: FieldRule) -> Callable[[str], object]:
 
 
 # One fast test per column, in COLUMNS order; a row passing them all is valid.
-_ACCEPT = tuple(_accept(rule) for rule in RULES)
-# The exact checks' inputs per column, unpacked once (attribute lookups cost per row).
-_FAST = tuple((rule.max_length, rule.search, rule.choices, rule.required, rule) for rule in RULES)
+COLUMN_TESTS = tuple(_column_test(rule) for rule in RULES)
+# What each column's exact checks read, unpacked once (attribute lookups cost per row).
+_COLUMN_CHECKS = tuple(
+    (rule.max_length, rule.search, rule.choices, rule.required, rule) for rule in RULES
+)
 
 
 def _column_valid(rule: FieldRule, accept: Callable[[str], object], column: Sequence[str]) -> bool:
@@ -170,15 +172,16 @@ def rows_valid(rows: Sequence[Sequence[str]]) -> bool:
     if set(map(len, rows)) != {len(RULES)}:
         return False
     columns = zip(*rows, strict=True)
-    return all(map(_column_valid, RULES, _ACCEPT, columns))
+    return all(map(_column_valid, RULES, COLUMN_TESTS, columns))
 
 
 def row_errors(row_number: int, values: Sequence[str]) -> list[RowError]:
     """Every rule the normalised ``values`` (in ``COLUMNS`` order) break; empty when valid."""
-    if len(values) == len(_ACCEPT) and all(map(operator.call, _ACCEPT, values)):
+    if len(values) == len(COLUMN_TESTS) and all(map(operator.call, COLUMN_TESTS, values)):
         return []  # the common case: a valid row, decided in C with no loop in Python
     errors: list[RowError] = []
-    for (max_length, search, choices, required, rule), value in zip(_FAST, values, strict=True):
+    checks = zip(_COLUMN_CHECKS, values, strict=True)
+    for (max_length, search, choices, required, rule), value in checks:
         if value:
             if (
                 len(value) <= max_length

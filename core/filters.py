@@ -23,7 +23,7 @@ class StaticFilterSet(django_filters.FilterSet):
 
     django-filter creates a new form class, with a new form field per filter, for every
     request, and applies each filter as its own ``QuerySet.filter()`` (a copy of the
-    query each). On a list request those were a sixth of the time. Here the form class
+    query each): a real share of a list request (docs/performance.md). Here the form class
     is built on first use (after any filters added to ``base_filters`` at import time),
     and plain filters on the model's own columns go into one ``filter()`` call: the same
     SQL, since no lookup crosses a multi-valued relation. Anything else is django-filter's.

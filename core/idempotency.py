@@ -132,8 +132,8 @@ def _insert_in_progress(
     """The new in-progress record, or None when the key already has one.
 
     On PostgreSQL one ``INSERT … ON CONFLICT DO NOTHING`` that commits by itself with a
-    relaxed commit (``_RELAXED_COMMIT``): a quarter of the time of a transaction around
-    an ORM ``create``, which cost more than the booking it guards.
+    relaxed commit (``_RELAXED_COMMIT``) instead of a transaction around an ORM
+    ``create``, which cost more than the booking it guards (docs/performance.md).
     """
     record = IdempotencyRecord(**lookup, fingerprint=fingerprint, expires_at=expires_at)
     connection = transaction.get_connection()
