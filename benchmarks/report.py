@@ -37,6 +37,14 @@ THROUGHPUT_FLOORS = {  # requests per second at 16 connections, times the bare v
     "booking": 0.25,
     "read": 0.14,
 }
+# Group sessions and series, each beside the single booking of the same run (16 connections).
+# A seat of a group slot is a booking that waits for the slot's lock behind the others
+# asking for the same slot; a series request books SERIES_COUNT appointments in one
+# transaction, so it may cost up to that many single bookings, and no more.
+GROUP_P95_LIMIT = 3.0  # group storm p95 at most this many times the single booking's
+SERIES_COUNT = 4
+SERIES_CPU_LIMIT = float(SERIES_COUNT)  # series CPU/request at most this x a booking's
+SERIES_P95_LIMIT = float(SERIES_COUNT)  # series p95 at most this x a booking's
 
 
 def cpu_per_request(v: dict[str, Any]) -> float | None:
@@ -90,8 +98,60 @@ def throughput_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return out
 
 
+def _ratio(
+    name: str, value: float | None, base: float | None, limit: float, unit: str
+) -> tuple[str, bool, str] | None:
+    if value is None or not base:
+        return None
+    ratio = value / base
+    return (name, ratio <= limit, f"{ratio:.2f}x ({value * unit:.2f} vs {base * unit:.2f})")
+
+
+def group_and_series_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """The group storm and the series against the same run's single booking at 16
+    connections, and the database's word on seats: never more holders than capacity."""
+    out: list[tuple[str, bool, str] | None] = []
+    book16 = r["booking_c16"]
+    if "group_storm_c16" in r:
+        storm = r["group_storm_c16"]
+        over = r.get("over_capacity")
+        out.append(("zero over-capacity slots", over == 0, str(over)))
+        full = r.get("group_slots_full")
+        out.append(("the group storm filled slots to capacity", bool(full), str(full)))
+        out.append(
+            _ratio(
+                f"group_storm c16 p95 ≤ {GROUP_P95_LIMIT:g}x booking c16 p95",
+                storm["p95_us"],
+                book16["p95_us"],
+                GROUP_P95_LIMIT,
+                1 / 1000,
+            )
+        )
+    if "series_c16" in r:
+        series = r["series_c16"]
+        out.append(
+            _ratio(
+                f"series c16 p95 ≤ {SERIES_P95_LIMIT:g}x booking c16 p95",
+                series["p95_us"],
+                book16["p95_us"],
+                SERIES_P95_LIMIT,
+                1 / 1000,
+            )
+        )
+        out.append(
+            _ratio(
+                f"series_c16 CPU/request ≤ {SERIES_CPU_LIMIT:g}x booking_c16",
+                cpu_per_request(series),
+                cpu_per_request(book16),
+                SERIES_CPU_LIMIT,
+                1000,
+            )
+        )
+    return [check for check in out if check is not None]
+
+
 def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
-    out = throughput_checks(r) + latency_checks(r) + cpu_checks(r)
+    out = throughput_checks(r) + latency_checks(r) + cpu_checks(r) + group_and_series_checks(r)
 
     def add(name: str, ok: bool, detail: str) -> None:
         out.append((name, ok, detail))
@@ -117,7 +177,8 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     add("zero double bookings", r["double_bookings"] == 0, str(r["double_bookings"]))
     fives = sum(v.get("5xx", 0) for v in r.values() if isinstance(v, dict))
     add("zero 5xx", fives == 0, str(fives))
-    expected = {"read": {"200"}, "booking": {"201", "409"}}
+    writes = {"201", "409"}
+    expected = {"read": {"200"}, "booking": writes, "group": writes, "series": writes}
     odd = {
         name: v["statuses"]
         for name, v in r.items()
@@ -125,7 +186,7 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
         and "statuses" in v
         and set(v["statuses"]) - expected.get(name.split("_")[0], {"200"})
     }
-    add("only expected statuses (200 reads; 201/409 bookings)", not odd, str(odd or "yes"))
+    add("only expected statuses (200 reads; 201/409 writes)", not odd, str(odd or "yes"))
     imp = r.get("import")
     if isinstance(imp, dict) and "ratio" in imp:
         add("import >= 0.5x psql \\copy", imp["ratio"] >= 0.5, f"{imp['ratio']:.2f}x")

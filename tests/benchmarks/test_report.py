@@ -24,7 +24,11 @@ FIGURES = {
     "booking_losers_c16": (900, 30.0, 1.5, 0.5),
     "booking_audit_on_c16": (700, 40.0, 1.7, 0.6),
     "booking_audit_off_c16": (750, 38.0, 1.6, 0.5),
+    "group_storm_c16": (650, 60.0, 1.9, 0.8),
+    "series_c4": (200, 30.0, 5.0, 2.0),
+    "series_c16": (200, 110.0, 5.5, 2.2),
 }
+WRITES = ("booking", "group", "series")
 
 
 def scenario(rps: float, p95_ms: float, app_ms: float, db_ms: float) -> dict[str, Any]:
@@ -43,13 +47,15 @@ def scenario(rps: float, p95_ms: float, app_ms: float, db_ms: float) -> dict[str
 def a_run() -> dict[str, Any]:
     run: dict[str, Any] = {name: scenario(*values) for name, values in FIGURES.items()}
     for name in run:
-        run[name]["statuses"] = {"201": 1, "409": 1} if name.startswith("booking") else {"200": 1}
+        run[name]["statuses"] = {"201": 1, "409": 1} if name.startswith(WRITES) else {"200": 1}
     run.update(
         machine={"cpus": 2},
         gunicorn={"class": "sync", "workers": 4, "threads": 1},
         pgbench_c4={"tps": 80000, "latency_avg_ms": 0.05},
         pgbench_c16={"tps": 60000, "latency_avg_ms": 0.26},
         double_bookings=0,
+        over_capacity=0,
+        group_slots_full=700,
         elapsed_s=300,
     )
     return run
@@ -130,3 +136,85 @@ def test_the_report_prints_cpu_as_a_multiple_of_the_bare_view(capsys):
     )
     # (1.7 + 0.6) / 0.7 per request
     assert " 3.29 " in booking_line
+
+
+# --- group sessions and series (#15) ---------------------------------------------------
+
+
+def failed_checks(run: dict[str, Any]) -> list[str]:
+    return [name for name, ok in verdicts(run).items() if not ok]
+
+
+def test_group_and_series_are_judged_beside_the_single_booking():
+    names = set(verdicts(a_run()))
+    assert {
+        "zero over-capacity slots",
+        "the group storm filled slots to capacity",
+        "group_storm c16 p95 ≤ 3x booking c16 p95",
+        "series c16 p95 ≤ 4x booking c16 p95",
+        "series_c16 CPU/request ≤ 4x booking_c16",
+    } <= names
+
+
+def test_one_slot_over_capacity_fails_exactly_that_check():
+    run = a_run()
+    run["over_capacity"] = 1
+    assert failed_checks(run) == ["zero over-capacity slots"]
+
+
+def test_a_storm_without_the_seat_count_fails():
+    run = a_run()
+    del run["over_capacity"]
+    assert failed_checks(run) == ["zero over-capacity slots"]
+
+
+def test_a_storm_that_filled_no_slot_fails():
+    run = a_run()
+    run["group_slots_full"] = 0
+    assert failed_checks(run) == ["the group storm filled slots to capacity"]
+
+
+def test_a_5xx_in_the_group_storm_fails():
+    run = a_run()
+    run["group_storm_c16"]["statuses"]["500"] = 1
+    run["group_storm_c16"]["5xx"] = 1
+    assert set(failed_checks(run)) == {
+        "zero 5xx",
+        "only expected statuses (200 reads; 201/409 writes)",
+    }
+
+
+@pytest.mark.parametrize("name", ["group_storm_c16", "series_c4", "series_c16"])
+def test_201_and_409_are_the_writes_answers(name):
+    run = a_run()
+    run[name]["statuses"] = {"201": 5, "409": 9}
+    assert not failed_checks(run)
+    run[name]["statuses"]["422"] = 1
+    assert failed_checks(run) == ["only expected statuses (200 reads; 201/409 writes)"]
+
+
+def test_a_series_costing_more_than_its_bookings_fails_only_its_cpu_check():
+    run = a_run()
+    # booking_c16 costs 2.3 ms per request; a series of four at 10 ms is over 4x
+    run["series_c16"]["app_cpu_s"] = 8.0 * run["series_c16"]["requests"] / 1000
+    assert failed_checks(run) == ["series_c16 CPU/request ≤ 4x booking_c16"]
+
+
+def test_a_slow_group_storm_fails_only_its_latency_check():
+    run = a_run()
+    run["group_storm_c16"]["p95_us"] = 4 * run["booking_c16"]["p95_us"]
+    assert failed_checks(run) == ["group_storm c16 p95 ≤ 3x booking c16 p95"]
+
+
+def test_an_earlier_run_without_them_is_still_reported(capsys):
+    run = a_run()
+    for name in ("group_storm_c16", "series_c4", "series_c16", "over_capacity"):
+        del run[name]
+    assert print_report(run) is True
+    assert "over-capacity" not in capsys.readouterr().out
+
+
+def test_the_report_lists_the_group_storm_and_series_rows(capsys):
+    print_report(a_run())
+    rows = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert {"group_storm_c16", "series_c4", "series_c16", "booking_c16"} <= rows
