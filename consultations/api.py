@@ -14,11 +14,11 @@ from accounts.models import User
 from accounts.permissions import (
     IsRecordReader,
     IsRecordWriter,
-    is_record_clinician,
     is_record_patient,
 )
 from consultations import selectors, services
 from consultations.access import related_patient_ids
+from consultations.lifecycle import clinician_role_check
 from consultations.models import Consultation, Prescription
 from consultations.pdf import prescription_pdf
 from consultations.serializers import (
@@ -33,7 +33,6 @@ from consultations.serializers import (
     PrescriptionListQuerySerializer,
     PrescriptionOutputSerializer,
 )
-from core.errors import RoleNotAllowed
 from core.pagination import DefaultPagination
 from core.read_audit import Read, ReadSurface, audit_read
 from core.requests import query, signed_in, validated
@@ -108,8 +107,7 @@ class ConsultationDetailApi(APIView):
     )
     def patch(self, request: Request, consultation_id: int) -> Response:
         user = signed_in(request)
-        if not is_record_clinician(user):  # the role before the body: patients get 403
-            raise RoleNotAllowed(details={"allowed_roles": ["doctor", "psychologist"]})
+        clinician_role_check(user)  # the role before the body: patients get 403
         data = validated(ConsultationNotesInputSerializer, request.data)
         services.consultation_notes_update(actor=user, consultation_id=consultation_id, **data)
         return self._render(user, consultation_id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
-from consultations.lifecycle import Status, allowed_from
+from consultations.lifecycle import Status, consultation_transitions_allowed
 from consultations.models import Consultation, ConsultationAddendum, Prescription
 from consultations.selectors import addenda_visible, notes_visible
 from core.fields import (
@@ -54,9 +55,9 @@ class ConsultationOutputSerializer(serializers.Serializer[Consultation]):
         return self.context["user"]
 
     def get_allowed_transitions(self, consultation: Consultation) -> list[str]:
-        if consultation.appointment.clinician_id != self._user().pk:
-            return []
-        return allowed_from(consultation.status)
+        return consultation_transitions_allowed(
+            consultation, actor=self._user(), now=timezone.now()
+        )
 
     def get_notes(self, consultation: Consultation) -> str | None:
         return consultation.notes if notes_visible(consultation, self._user()) else None

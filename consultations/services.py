@@ -1,13 +1,15 @@
 """Consultation and prescription writes. Each public function is one transaction that
 locks through ``lock_objects``, writes its audit row and publishes its event inside.
 
-Status changes follow ``lifecycle.TRANSITIONS``. The outcomes (completed, cancelled,
-no-show) are written to the appointment by scheduling's own services, called here in
-the same transaction, so the two apps can never disagree about what happened.
+Status changes are those ``lifecycle.consultation_transition_check`` accepts. The
+outcomes (completed, cancelled, no-show) are written to the appointment by scheduling's
+own services, called here in the same transaction, so the two apps can never disagree
+about what happened.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -21,12 +23,18 @@ from consultations.errors import (
     ConsultationNotCompleted,
     ConsultationNotFound,
     EmptyUpdate,
-    InvalidTransition,
-    NotConsultationClinician,
     NotPrescriber,
     PrescriptionAlreadyCancelled,
 )
-from consultations.lifecycle import NOTES_EDITABLE_IN, Status, allowed_from, is_allowed
+from consultations.lifecycle import (
+    PRESCRIBABLE_IN,
+    Status,
+    clinician_role_check,
+    consultation_is_editable,
+    consultation_transition_check,
+    is_prescriber,
+    own_consultation_check,
+)
 from consultations.lock_objects import consultation_lock, prescription_lock
 from consultations.models import Consultation, ConsultationAddendum, Prescription
 from consultations.selectors import (
@@ -109,20 +117,19 @@ def consultations_ensure_for_patients(*, patient_ids: Any) -> int:
 
 def _own_consultation(actor: User, consultation_id: int) -> Consultation:
     """The consultation if ``actor`` is its clinician: 404 if unseen, 403 if someone else's."""
-    if not is_record_clinician(actor):
-        raise RoleNotAllowed(details={"allowed_roles": [Role.DOCTOR, Role.PSYCHOLOGIST]})
+    clinician_role_check(actor)
     consultation = consultation_get_for(user=actor, consultation_id=consultation_id)
-    if consultation.appointment.clinician_id != actor.pk:
-        raise NotConsultationClinician()
+    own_consultation_check(consultation, actor)
     return consultation_lock(consultation)
 
 
 def _refuse_if_not_open(consultation: Consultation) -> None:
+    if consultation_is_editable(consultation):
+        return
     status = consultation.status
     if status == Status.COMPLETED:
         raise ConsultationImmutable(details={"status": status})
-    if status not in NOTES_EDITABLE_IN:
-        raise ConsultationClosed(details={"status": status})
+    raise ConsultationClosed(details={"status": status})
 
 
 @transaction.atomic
@@ -166,9 +173,10 @@ def consultation_notes_update(
     return consultation
 
 
-def _apply_transition(actor: User, consultation: Consultation, to: str, reason: str) -> None:
+def _apply_transition(
+    actor: User, consultation: Consultation, to: str, reason: str, now: datetime
+) -> None:
     """One edge of the table; outcomes go to the appointment through scheduling."""
-    now = timezone.now()
     appointment_id = consultation.appointment_id
     if to == Status.IN_PROGRESS:
         consultation.started_at = now
@@ -189,14 +197,9 @@ def consultation_status_change(
 ) -> Consultation:
     consultation = _own_consultation(actor, consultation_id)
     current = consultation.status
-    if not is_allowed(current, status):
-        allowed = allowed_from(current)
-        raise InvalidTransition(
-            f"A consultation cannot go from {current} to {status}; "
-            + (f"allowed: {', '.join(allowed)}." if allowed else f"{current} is final."),
-            details={"from": current, "to": status, "allowed": allowed},
-        )
-    _apply_transition(actor, consultation, status, reason)
+    now = timezone.now()
+    consultation_transition_check(consultation, status, actor=actor, now=now)
+    _apply_transition(actor, consultation, status, reason, now)
     audit_record(
         actor=actor,
         action="consultation.status_change",
@@ -263,7 +266,7 @@ PRESCRIPTION_FIELDS = (
 
 def prescription_role_check(*, actor: User) -> None:
     """Psychologists never prescribe, staff not through the API, patients never: 403."""
-    if not (actor.is_authenticated and actor.is_active and actor.role == Role.DOCTOR):
+    if not is_prescriber(actor):
         raise RoleNotAllowed(
             "Only doctors may prescribe.", details={"allowed_roles": [Role.DOCTOR]}
         )
@@ -284,7 +287,7 @@ def prescription_create(*, actor: User, consultation_id: int, **fields: Any) -> 
     if own is None:
         raise ConsultationNotFound()
     consultation = consultation_lock(own)
-    if consultation.status != Status.COMPLETED:
+    if consultation.status != PRESCRIBABLE_IN:
         raise ConsultationNotCompleted(
             "Prescribe on a completed consultation.", details={"status": consultation.status}
         )

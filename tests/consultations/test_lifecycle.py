@@ -5,9 +5,17 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEvent
-from consultations.lifecycle import TRANSITIONS, Status, allowed_from, is_allowed
+from consultations.lifecycle import (
+    TRANSITIONS,
+    Status,
+    allowed_from,
+    consultation_is_editable,
+    is_allowed,
+    may_prescribe,
+)
 from consultations.models import Consultation
 from core.models import OutboxEvent
 from tests.clinical_world import db_state
@@ -130,3 +138,57 @@ def test_cancelling_through_the_appointment_shows_as_cancelled_consultation(worl
     consultation.appointment.refresh_from_db()
     assert consultation.status == Status.CANCELLED
     assert Consultation.objects.filter(pk=consultation.pk).get().status == Status.CANCELLED
+
+
+def test_a_future_visit_does_not_offer_the_outcomes_the_service_refuses(client_for):
+    # given a consultation started before its visit, which is two hours away
+    doctor = DoctorFactory()
+    appointment = appointment_for(doctor, PatientFactory(), hours=2)
+    consultation = ConsultationFactory.create(appointment=appointment, started_at=timezone.now())
+    # when its clinician reads it
+    response = client_for(doctor).get(f"/api/v1/consultations/{consultation.pk}/")
+    # then completing is not offered, and asking for it anyway is the 409 that says why
+    assert response.json()["allowed_transitions"] == []
+    refused = client_for(doctor).patch(
+        f"/api/v1/consultations/{consultation.pk}/status/", {"status": "completed"}, format="json"
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "appointment_not_started"
+
+
+def test_a_scheduled_future_visit_offers_starting_and_cancelling_only(client_for):
+    # given a scheduled consultation whose visit is tomorrow
+    doctor = DoctorFactory()
+    consultation = ConsultationFactory.create(
+        appointment=appointment_for(doctor, PatientFactory(), hours=24)
+    )
+    # when its clinician reads it, then a no-show (an outcome of a started visit) is not offered
+    response = client_for(doctor).get(f"/api/v1/consultations/{consultation.pk}/")
+    assert response.json()["allowed_transitions"] == [Status.CANCELLED, Status.IN_PROGRESS]
+
+
+@pytest.mark.parametrize(
+    ("status", "editable"),
+    [
+        (Status.SCHEDULED, True),
+        (Status.IN_PROGRESS, True),
+        (Status.COMPLETED, False),
+        (Status.CANCELLED, False),
+        (Status.NO_SHOW, False),
+    ],
+)
+def test_notes_are_editable_only_while_open(status, editable):
+    # given a consultation in ``status``, then it is editable exactly while open
+    assert consultation_is_editable(consultation_in(status, DoctorFactory())) is editable
+
+
+def test_only_the_doctor_of_a_completed_consultation_may_prescribe(world):
+    # given patient A's completed consultation with ``doctor`` and an open one
+    completed, open_one = world.done_consultation, world.open_consultation
+    # then its doctor may prescribe on it; nobody else, and not on an open one
+    assert may_prescribe(world.doctor, completed) is True
+    assert may_prescribe(world.doctor, open_one) is False
+    for other in (world.psychologist, world.other_doctor, world.patient_a, world.staff):
+        assert may_prescribe(other, completed) is False
+    world.doctor.is_active = False
+    assert may_prescribe(world.doctor, completed) is False
