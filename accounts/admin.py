@@ -15,7 +15,9 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, PatientProfile, Role, User
 from accounts.services import (
+    HOSPITAL_EDITABLE_FIELDS,
     STAFF_EDITABLE_FIELDS,
+    hospital_update,
     normalize_email,
     password_reset_link_send,
     user_create,
@@ -234,3 +236,19 @@ class HospitalAdmin(admin.ModelAdmin):
     search_fields = ("code", "name", "city")
     ordering = ("name",)
     readonly_fields = ("created_at", "updated_at")
+
+    def save_model(
+        self, request: HttpRequest, obj: Hospital, form: forms.Form, change: bool
+    ) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # The form has set the new values on ``obj``; the service compares them with the
+        # stored row, validates, saves and audits.
+        changed = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in HOSPITAL_EDITABLE_FIELDS
+        }
+        saved = hospital_update(actor=request.user, hospital=obj, data=changed)  # type: ignore[arg-type]
+        obj.updated_at = saved.updated_at

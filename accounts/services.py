@@ -27,13 +27,14 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts.models import (
     CLINICIAN_ROLES,
     ClinicianProfile,
+    Hospital,
     PatientProfile,
     Role,
     User,
 )
 from accounts.permissions import require_role
 from accounts.staff_group import staff_group_membership_sync
-from core.audit import audit_record
+from core.audit import audit_record, diff
 from core.errors import Conflict, InvalidRequest, NotAllowed
 
 CLINICIAN_PROFILE_FIELDS = frozenset(
@@ -57,6 +58,18 @@ STAFF_EDITABLE_FIELDS = frozenset(
 # Roles whose account a non-superuser staff member may not take over: no setting of their
 # password, no change of their email address (a new address plus a reset link would be a
 # takeover too). Staff send these users a reset link or deactivate them instead.
+HOSPITAL_EDITABLE_FIELDS = (
+    "code",
+    "name",
+    "address",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+)
+
+
 PROTECTED_ROLES = frozenset({Role.STAFF, *CLINICIAN_ROLES})
 CREDENTIALS_CHANGED = "user.credentials_changed"
 PASSWORD_RESET_LINK_SENT = "user.password_reset_link_sent"  # noqa: S105 - an action name
@@ -416,3 +429,39 @@ def user_update(*, actor: User, user: User, data: dict[str, Any], via: str = "ad
         raise _email_taken() from exc
     _ensure_profile(user)
     return user
+
+
+# --- hospitals ---------------------------------------------------------------------------
+
+
+def _hospital_values(hospital: Hospital) -> dict[str, str]:
+    # Every editable field is text (the country as its code): the audit diff stores it as is.
+    return {name: str(getattr(hospital, name)) for name in HOSPITAL_EDITABLE_FIELDS}
+
+
+@transaction.atomic
+def hospital_update(*, actor: User, hospital: Hospital, data: dict[str, Any]) -> Hospital:
+    """Staff edit a hospital (the admin change form): validated by the model's rules (the
+    import's too), the code unique, audited with the fields that changed.
+
+    Not durable: the admin runs ``save_model`` inside its own transaction.
+    """
+    _require_staff(actor)
+    unknown = sorted(set(data) - set(HOSPITAL_EDITABLE_FIELDS))
+    if unknown:
+        raise _invalid_fields({name: ["This field cannot be changed here."] for name in unknown})
+    stored = Hospital.objects.select_for_update().get(pk=hospital.pk)
+    before = _hospital_values(stored)
+    for name, value in data.items():
+        setattr(stored, name, value)
+    try:
+        stored.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise _invalid_fields(exc.message_dict) from exc
+    if Hospital.objects.filter(code=stored.code).exclude(pk=stored.pk).exists():
+        raise Conflict("A hospital with this code already exists.", code="hospital_code_taken")
+    changes = diff(before, _hospital_values(stored))
+    if changes:
+        stored.save(update_fields=[*changes, "updated_at"])  # the directory sync sees it
+        audit_record(actor=actor, action="hospital.update", obj=stored, changes=changes)
+    return stored

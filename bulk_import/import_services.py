@@ -97,7 +97,7 @@ def hospital_import_start(*, user: Any, upload: File[Any]) -> Job:
     check_csv_upload(upload)
     stored: str | None = None
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             job, _ = job_launch(kind=IMPORT_JOB_KIND, task_name=IMPORT_TASK, requested_by=user)
             stored = default_storage.save(upload_name(job.id), upload)  # streamed in chunks
             if stored != upload_name(job.id):  # a new uuid never collides; be sure anyway
@@ -175,7 +175,7 @@ def _succeed(
         "rejects_listed": len(rejects.first),
         "message": _summary_message(summary),
     }
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         done = job_succeed(job_id=job.id, result=result, errors=rejects.first, lease=lease)
         done.file.save(f"rejects-{job.id}.csv", File(rejects_file), save=False)
         Job.objects.filter(id=job.id).update(file=done.file.name)

@@ -353,7 +353,7 @@ def notification_retry(*, notification_id: int) -> Notification | None:
     return notification_deliver(notification_id=notification_id)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def notification_resend(*, notification: Notification, actor: User) -> None:
     """Staff's "send again" (admin): a failed or stuck message gets a fresh set of attempts.
 

@@ -136,7 +136,7 @@ def webhook_deliveries_create_for_event(*, event: EventLike) -> list[WebhookDeli
     return created
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def webhook_delivery_redeliver(*, delivery: WebhookDelivery, actor: Any) -> WebhookDelivery:
     """Send a past delivery again, as a new delivery row pointing at the original."""
     endpoint = delivery.endpoint
@@ -354,7 +354,7 @@ def _record(
     started: datetime,
 ) -> AttemptOutcome:
     succeeded = code is not None and 200 <= code < 300
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         delivery.attempts += 1
         WebhookAttempt.objects.create(
             delivery=delivery,

@@ -78,7 +78,7 @@ def _endpoint_write(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint
     return endpoint
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> WebhookEndpoint:
     """New secret; the old one keeps signing too (second v1) until staff clear it."""
     endpoint = webhook_endpoint_lock(endpoint.pk)
@@ -89,7 +89,7 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Any) -> 
     return endpoint
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def webhook_endpoint_reset_circuit(*, endpoint: WebhookEndpoint, actor: Any) -> None:
     """Close the endpoint's circuit and make its waiting deliveries due at once."""
     released = webhook_deliveries_release(endpoint=endpoint)
