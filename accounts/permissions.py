@@ -23,6 +23,11 @@ def _active_role(user: Any) -> str | None:
     return user.role
 
 
+def has_active_role(user: Any, *roles: str) -> bool:
+    """Signed in, active, and holding one of ``roles``."""
+    return _active_role(user) in roles
+
+
 def is_record_patient(user: Any) -> bool:
     """An active patient: reads their own clinical records."""
     return _active_role(user) == Role.PATIENT

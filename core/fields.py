@@ -52,3 +52,13 @@ def reject_unknown_fields(serializer: serializers.Serializer[Any], data: Any) ->
         unknown = sorted(set(data) - set(serializer.fields))
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+
+
+class StrictInput(serializers.Serializer[Any]):
+    """An input that refuses unknown keys once its own fields are valid, so a missing or
+    malformed field is reported first (the scheduling API's answers). ``validated``
+    leaves the refusal to it; other inputs refuse unknown keys before anything else."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        reject_unknown_fields(self, self.initial_data)
+        return attrs

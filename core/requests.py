@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from core.fields import reject_unknown_fields
+from core.fields import StrictInput, reject_unknown_fields
 
 if TYPE_CHECKING:
     # django-stubs resolves this alias to AUTH_USER_MODEL; core names no domain model.
@@ -29,7 +29,8 @@ def signed_in(request: Request) -> _User:
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     """The body, validated: unknown fields and wrong JSON types are a 400."""
     serializer = serializer_class(data=data)
-    reject_unknown_fields(serializer, data)
+    if not isinstance(serializer, StrictInput):  # it refuses them itself, after its fields
+        reject_unknown_fields(serializer, data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

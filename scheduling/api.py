@@ -19,6 +19,7 @@ from core.idempotency import idempotent
 from core.jobs import jobs_for_subject
 from core.lists import CompiledListMixin
 from core.pagination import DefaultPagination
+from core.requests import signed_in, validated
 from core.routers import ReplicaListMixin
 from core.serializers import JobOutput
 from core.sql import ListQuery
@@ -71,18 +72,6 @@ APPOINTMENT_ID, SLOT_ID = _path_id("appointment_id"), _path_id("slot_id")
 PATIENT_ID, CLINICIAN_ID = _path_id("patient_id"), _path_id("clinician_id")
 
 
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - guaranteed by IsAuthenticated
-    return user
-
-
-def _valid(serializer_class: type[Any], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _appointment_response(appointment: Appointment, *, user: User, code: int = 200) -> Response:
     # Re-read through the access helper so the body has every relation, without N+1.
     fresh = selectors.appointment_get_for(user=user, appointment_id=appointment.pk)
@@ -101,7 +90,7 @@ class AvailabilityApi(ReplicaListMixin, CompiledListMixin, generics.ListAPIView[
     columns = selectors.SLOT_ROW_COLUMNS
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
-        return selectors.slot_list_query(user=_user(self.request), filters=filters)
+        return selectors.slot_list_query(user=signed_in(self.request), filters=filters)
 
     def page_output(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return slot_rows_output(rows)
@@ -122,8 +111,8 @@ class AvailabilityApi(ReplicaListMixin, CompiledListMixin, generics.ListAPIView[
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, *CLINICIAN_ROLES)
-        data = _valid(AvailabilityCreateInput, request)
-        slots = services.slot_create(clinician=_user(request), **data)
+        data = validated(AvailabilityCreateInput, request.data)
+        slots = services.slot_create(clinician=signed_in(request), **data)
         return Response(
             AvailabilityCreateOutput({"slots": slots}).data, status=status.HTTP_201_CREATED
         )
@@ -139,8 +128,8 @@ class AvailabilityRuleCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, *CLINICIAN_ROLES)
-        data = _valid(RuleCreateInput, request)
-        rule, expansion = services.rule_create(clinician=_user(request), **data)
+        data = validated(RuleCreateInput, request.data)
+        rule, expansion = services.rule_create(clinician=signed_in(request), **data)
         body = {
             "rule": rule,
             "created": expansion.created,
@@ -160,7 +149,7 @@ class SlotWithdrawApi(APIView):
     )
     def delete(self, request: Request, slot_id: int) -> Response:
         require_role(request.user, *CLINICIAN_ROLES, Role.STAFF)
-        services.slot_withdraw(actor=_user(request), slot_id=slot_id)
+        services.slot_withdraw(actor=signed_in(request), slot_id=slot_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -175,7 +164,7 @@ class AppointmentListMixin(CompiledListMixin):
 
     def page_output(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         view: Any = self
-        return appointment_rows_output(rows, viewer=_user(view.request))
+        return appointment_rows_output(rows, viewer=signed_in(view.request))
 
 
 class AppointmentsApi(ReplicaListMixin, AppointmentListMixin, generics.ListAPIView[Appointment]):
@@ -186,7 +175,7 @@ class AppointmentsApi(ReplicaListMixin, AppointmentListMixin, generics.ListAPIVi
     queryset = Appointment.objects.none()  # the schema's model; list() reads list_query
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
-        return selectors.appointment_list_query(user=_user(self.request), filters=filters)
+        return selectors.appointment_list_query(user=signed_in(self.request), filters=filters)
 
     @extend_schema(
         operation_id="appointments_list",
@@ -210,8 +199,8 @@ class AppointmentsApi(ReplicaListMixin, AppointmentListMixin, generics.ListAPIVi
     @idempotent(required=True)
     def post(self, request: Request) -> Response:
         require_role(request.user, Role.PATIENT)
-        data = _valid(AppointmentBookInput, request)
-        user = _user(request)
+        data = validated(AppointmentBookInput, request.data)
+        user = signed_in(request)
         appointment = services.appointment_book(
             patient=user, slot_id=data["slot"], reason=data["reason"]
         )
@@ -227,7 +216,7 @@ class AppointmentDetailApi(APIView):
         responses={200: AppointmentOutput, 404: ERRORS[404]},
     )
     def get(self, request: Request, appointment_id: int) -> Response:
-        user = _user(request)
+        user = signed_in(request)
         appointment = selectors.appointment_get_for(user=user, appointment_id=appointment_id)
         return Response(AppointmentOutput(appointment, context={"viewer": user}).data)
 
@@ -239,8 +228,8 @@ class AppointmentDetailApi(APIView):
         description="Patients may change `reason`; clinicians `notes`; staff both.",
     )
     def patch(self, request: Request, appointment_id: int) -> Response:
-        data = _valid(AppointmentUpdateInput, request)
-        user = _user(request)
+        data = validated(AppointmentUpdateInput, request.data)
+        user = signed_in(request)
         appointment = services.appointment_update(actor=user, appointment_id=appointment_id, **data)
         return _appointment_response(appointment, user=user)
 
@@ -251,7 +240,7 @@ class AppointmentDetailApi(APIView):
         description="The same as `POST …/cancel/` without a reason.",
     )
     def delete(self, request: Request, appointment_id: int) -> Response:
-        user = _user(request)
+        user = signed_in(request)
         appointment = services.appointment_cancel(actor=user, appointment_id=appointment_id)
         return _appointment_response(appointment, user=user)
 
@@ -267,8 +256,8 @@ class AppointmentCancelApi(APIView):
     )
     @idempotent(required=False)
     def post(self, request: Request, appointment_id: int) -> Response:
-        data = _valid(AppointmentCancelInput, request)
-        user = _user(request)
+        data = validated(AppointmentCancelInput, request.data)
+        user = signed_in(request)
         appointment = services.appointment_cancel(
             actor=user, appointment_id=appointment_id, reason=data["reason"]
         )
@@ -286,8 +275,8 @@ class AppointmentRescheduleApi(APIView):
     )
     @idempotent(required=False)
     def post(self, request: Request, appointment_id: int) -> Response:
-        data = _valid(AppointmentRescheduleInput, request)
-        user = _user(request)
+        data = validated(AppointmentRescheduleInput, request.data)
+        user = signed_in(request)
         appointment = services.appointment_reschedule(
             actor=user, appointment_id=appointment_id, new_slot_id=data["slot"]
         )
@@ -304,7 +293,7 @@ class AppointmentConfirmApi(APIView):
     )
     def post(self, request: Request, appointment_id: int) -> Response:
         require_role(request.user, *CLINICIAN_ROLES, Role.STAFF)
-        user = _user(request)
+        user = signed_in(request)
         appointment = services.appointment_confirm(actor=user, appointment_id=appointment_id)
         return _appointment_response(appointment, user=user)
 
@@ -318,7 +307,7 @@ class PatientAppointmentsApi(
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
         return selectors.patient_appointment_list_query(
-            user=_user(self.request), patient_id=self.kwargs["patient_id"], filters=filters
+            user=signed_in(self.request), patient_id=self.kwargs["patient_id"], filters=filters
         )
 
     @extend_schema(
@@ -339,7 +328,7 @@ class ClinicianAppointmentsApi(
 
     def list_query(self, filters: dict[str, Any]) -> ListQuery:
         return selectors.clinician_appointment_list_query(
-            user=_user(self.request), clinician_id=self.kwargs["clinician_id"], filters=filters
+            user=signed_in(self.request), clinician_id=self.kwargs["clinician_id"], filters=filters
         )
 
     @extend_schema(
@@ -362,7 +351,7 @@ class AppointmentTasksApi(APIView):
     def get(self, request: Request, appointment_id: int) -> Response:
         # Visibility first: an appointment the user may not see is a 404.
         appointment = selectors.appointment_get_for(
-            user=_user(request), appointment_id=appointment_id
+            user=signed_in(request), appointment_id=appointment_id
         )
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(

@@ -22,7 +22,6 @@ class SchedulingErrorCode(StrEnum):
     OTHER_CLINICIAN = "other_clinician"
     INVALID_AVAILABILITY = "invalid_availability"
     FIELD_NOT_EDITABLE = "field_not_editable"
-    ROLE_NOT_ALLOWED = "role_not_allowed"
     APPOINTMENT_NOT_ACTIVE = "appointment_not_active"
     APPOINTMENT_NOT_STARTED = "appointment_not_started"
 
@@ -95,11 +94,6 @@ class InvalidAvailability(InvalidRequest):
 class FieldNotEditable(NotAllowed):
     code = SchedulingErrorCode.FIELD_NOT_EDITABLE
     message = "Your role may not change these fields."
-
-
-class RoleNotAllowed(NotAllowed):
-    code = SchedulingErrorCode.ROLE_NOT_ALLOWED
-    message = "Your role may not perform this action."
 
 
 class AppointmentNotActive(Conflict):

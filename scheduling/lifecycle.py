@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 
 from accounts.models import CLINICIAN_ROLES, Role, User
-from core.errors import DomainError
+from accounts.permissions import has_active_role
+from core.errors import DomainError, RoleNotAllowed
 from core.serialization import api_datetime
 from scheduling.errors import (
     AppointmentNotStarted,
     ChangeCutoffPassed,
     InvalidTransition,
-    RoleNotAllowed,
 )
 from scheduling.models import Appointment
 
@@ -107,7 +107,7 @@ def _refusal(
 
 def _role_refusal(target: str, actor: User) -> DomainError | None:
     roles = ROLES_FOR.get(target)
-    if roles is None or (actor.is_authenticated and actor.is_active and actor.role in roles):
+    if roles is None or has_active_role(actor, *roles):
         return None
     return RoleNotAllowed(details={"allowed_roles": list(roles)})
 

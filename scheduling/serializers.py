@@ -11,8 +11,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Hospital, Role, User
+from core.fields import MAX_ID, StrictInput
 from core.serialization import DatetimeWriter, api_datetime, api_datetime_writer
-from scheduling.filters import MAX_ID
 from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
 from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, SLOT_ROW_COLUMNS
 
@@ -32,23 +32,14 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    # DRF's IntegerField, not core.fields.IdField: this API has always taken "5" for 5.
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
-
-
-class _StrictInput(serializers.Serializer):
-    """Refuse keys the endpoint does not know, so a typo is a 400 instead of a no-op."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(dict.fromkeys(unknown, "Unknown field."))
-        return attrs
 
 
 # --- availability ----------------------------------------------------------------------
 
 
-class AvailabilityCreateInput(_StrictInput):
+class AvailabilityCreateInput(StrictInput):
     start = AwareDateTimeField()
     end = AwareDateTimeField()
     slot_minutes = serializers.IntegerField(
@@ -60,7 +51,7 @@ class AvailabilityCreateInput(_StrictInput):
     )
 
 
-class RuleCreateInput(_StrictInput):
+class RuleCreateInput(StrictInput):
     weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday.")
     start_time = serializers.TimeField(help_text="Local wall-clock time.")
     end_time = serializers.TimeField()
@@ -166,20 +157,20 @@ class RuleCreateOutput(serializers.Serializer):
 # --- appointments ----------------------------------------------------------------------
 
 
-class AppointmentBookInput(_StrictInput):
+class AppointmentBookInput(StrictInput):
     slot = _id_field()
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class AppointmentCancelInput(_StrictInput):
+class AppointmentCancelInput(StrictInput):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class AppointmentRescheduleInput(_StrictInput):
+class AppointmentRescheduleInput(StrictInput):
     slot = _id_field()
 
 
-class AppointmentUpdateInput(_StrictInput):
+class AppointmentUpdateInput(StrictInput):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 

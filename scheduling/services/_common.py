@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.db import IntegrityError
 
 from accounts.models import User
-from scheduling.errors import RoleNotAllowed
+from accounts.permissions import has_active_role
+from core.errors import RoleNotAllowed
 
 
 def require_role(user: User, *roles: str) -> None:
-    if not (user.is_authenticated and user.is_active and user.role in roles):
+    if not has_active_role(user, *roles):
         raise RoleNotAllowed(details={"allowed_roles": list(roles)})
 
 

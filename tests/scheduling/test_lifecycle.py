@@ -4,18 +4,18 @@ and the services refusing exactly what it does not offer."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import DomainError
+from core.errors import DomainError, RoleNotAllowed
 from scheduling import services
 from scheduling.errors import (
     AppointmentNotStarted,
     ChangeCutoffPassed,
     InvalidTransition,
-    RoleNotAllowed,
 )
 from scheduling.lifecycle import (
     TRANSITIONS,
@@ -32,7 +32,7 @@ Status = Appointment.Status
 def _appointment(*, hours: float, status: str = Status.SCHEDULED) -> Appointment:
     start = hours_from_now(hours)
     slot = SlotFactory(start=start, end=start + timedelta(minutes=30), status=Slot.Status.BOOKED)
-    return AppointmentFactory(slot=slot, status=status)
+    return cast(Appointment, AppointmentFactory(slot=slot, status=status))
 
 
 def test_every_status_has_a_row_and_the_outcomes_are_final():
@@ -129,8 +129,11 @@ def _apply(target: str, appointment: Appointment, actor) -> None:
     ident = {"actor": actor, "appointment_id": appointment.pk}
     if target == Status.SCHEDULED:
         start = hours_from_now(24 * 7)
-        slot = SlotFactory(
-            clinician=appointment.clinician, start=start, end=start + timedelta(minutes=30)
+        slot = cast(
+            Slot,
+            SlotFactory(
+                clinician=appointment.clinician, start=start, end=start + timedelta(minutes=30)
+            ),
         )
         services.appointment_reschedule(**ident, new_slot_id=slot.pk)
     elif target == Status.CONFIRMED:
