@@ -9,9 +9,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from consultations.lifecycle import APPOINTMENT_TERMINAL, Status
+from accounts.models import User
+from consultations.models import Consultation
 from consultations.services import (
     consultation_ensure_for_appointment,
     consultation_status_change,
@@ -19,7 +21,7 @@ from consultations.services import (
 from core.errors import DomainError
 from dashboard import selectors
 from dashboard.access import clinician_required, not_found_page
-from dashboard.views._common import ACTION_STATUS, clinician_of, parse_day
+from dashboard.views._common import ACTION_STATUS, Move, clinician_of, moves_allowed, parse_day
 from scheduling.models import Appointment
 from scheduling.selectors import appointment_get_for
 
@@ -27,33 +29,28 @@ from scheduling.selectors import appointment_get_for
 @dataclass
 class AgendaRow:
     appointment: Appointment
-    status: str
-    consultation_id: int | None
+    consultation: Consultation  # unsaved while its appointment.scheduled event is queued
+    actions: list[Move]  # the buttons the consultation lifecycle allows now
     error: str = ""
     announce: bool = False  # the answer to an htmx action: move focus, read the change out
+
+    @property
+    def status(self) -> str:
+        return self.consultation.status
 
     @property
     def label(self) -> str:
         return self.status.replace("_", " ").capitalize()
 
-    @property
-    def actions(self) -> list[tuple[str, str]]:
-        """(action, label) buttons the consultation lifecycle allows now."""
-        if self.status == Status.SCHEDULED:
-            return [("start", "Start"), ("no-show", "No-show")]
-        if self.status == Status.IN_PROGRESS:
-            return [("complete", "Complete")]
-        return []
 
-
-def _agenda_row(appointment: Appointment, error: str = "") -> AgendaRow:
+def _agenda_row(appointment: Appointment, *, actor: User, error: str = "") -> AgendaRow:
     # A missing reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
-    consultation = getattr(appointment, "consultation", None)
-    if consultation is not None:
-        consultation.appointment = appointment
-        return AgendaRow(appointment, consultation.status, consultation.pk, error)
-    status = APPOINTMENT_TERMINAL.get(appointment.status, Status.SCHEDULED)
-    return AgendaRow(appointment, status, None, error)
+    # Without its row yet, the consultation the appointment is about to get is asked: the
+    # lifecycle answers for it as for any other (its first move creates the row).
+    consultation = getattr(appointment, "consultation", None) or Consultation()
+    consultation.appointment = appointment
+    actions = moves_allowed(consultation, actor=actor, now=timezone.now())
+    return AgendaRow(appointment, consultation, actions, error)
 
 
 @require_GET
@@ -63,7 +60,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
     today = selectors.today_for(user)
     day = parse_day(request.GET.get("day"), today)
     appointments = selectors.agenda_for(clinician=user, day=day)
-    rows = [_agenda_row(a) for a in appointments]
+    rows = [_agenda_row(a, actor=user) for a in appointments]
     context = {
         "day": day,
         "today": today,
@@ -95,7 +92,7 @@ def agenda_action(request: HttpRequest, appointment_id: int, action: str) -> Htt
     fresh = selectors.agenda_for(
         clinician=user, day=appointment.start.astimezone(user.tzinfo).date()
     )
-    row = next(_agenda_row(a, error) for a in fresh if a.pk == appointment.pk)
+    row = next(_agenda_row(a, actor=user, error=error) for a in fresh if a.pk == appointment.pk)
     if request.htmx:  # type: ignore[attr-defined]
         row.announce = True
         return render(request, "dashboard/agenda.html#agenda-row", {"row": row})

@@ -11,10 +11,10 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Role
-from consultations.lifecycle import Status
+from consultations.lifecycle import consultation_is_editable, is_prescriber, may_prescribe
 from consultations.services import (
     consultation_addendum_add,
     consultation_ensure_for_appointment,
@@ -27,7 +27,7 @@ from core.read_audit import Read, ReadSurface, audit_read
 from dashboard import selectors
 from dashboard.access import clinician_required, not_found_page
 from dashboard.forms import AddendumForm, NotesForm, PrescriptionForm
-from dashboard.views._common import ACTION_STATUS, clinician_of
+from dashboard.views._common import ACTION_STATUS, clinician_of, moves_allowed
 from scheduling.selectors import appointment_get_for
 
 
@@ -42,8 +42,6 @@ def _consultation_page(
     """The page; ``bound`` holds a posted form (by its context name) to show with errors."""
     user = clinician_of(request)
     consultation = selectors.own_consultation(clinician=user, consultation_id=consultation_id)
-    state = consultation.status
-    editable = state in (Status.SCHEDULED, Status.IN_PROGRESS)
     prescriptions = list(consultation.prescriptions.all())
     patient_id = consultation.appointment.patient_id
     audit_read(
@@ -62,9 +60,12 @@ def _consultation_page(
     context = {
         "consultation": consultation,
         "appointment": consultation.appointment,
-        "state": state,
-        "editable": editable,
-        "can_prescribe": user.role == Role.DOCTOR and state == Status.COMPLETED,
+        "state": consultation.status,
+        # What may happen next, as consultations.lifecycle says (the services ask it too).
+        "editable": consultation_is_editable(consultation),
+        "moves": moves_allowed(consultation, actor=user, now=timezone.now()),
+        "prescriber": is_prescriber(user),
+        "can_prescribe": may_prescribe(user, consultation),
         "notes_form": NotesForm(initial=notes_initial),
         "addendum_form": AddendumForm(),
         "prescription_form": PrescriptionForm(),
