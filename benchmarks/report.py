@@ -99,8 +99,9 @@ def throughput_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
 
 
 def _ratio(
-    name: str, value: float | None, base: float | None, limit: float, unit: str
+    name: str, value: float | None, base: float | None, limit: float, unit: float
 ) -> tuple[str, bool, str] | None:
+    """``value / base`` against ``limit``; the detail shows both times ``unit`` (to ms)."""
     if value is None or not base:
         return None
     ratio = value / base
