@@ -47,8 +47,8 @@ def _visible_appointments(role: str | None, values: Values) -> QuerySet[Appointm
 
 
 def _with_relations(queryset: QuerySet[Appointment]) -> QuerySet[Appointment]:
-    # Only the relations the API body reads; every extra join costs PostgreSQL planning
-    # time on each list request (a 7-table join planned in ~4 ms, ten times its run time).
+    # Only the relations the API body reads: every extra join adds PostgreSQL planning
+    # time to each list request (docs/performance.md, "Scheduling's joins").
     return queryset.select_related("slot", "patient", "clinician")
 
 

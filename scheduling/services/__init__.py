@@ -29,9 +29,8 @@ from scheduling.services.availability import (
 from scheduling.services.booking import appointment_book
 from scheduling.services.policy import (
     BookingPolicy,
-    booking_policy,
     booking_policy_for,
-    booking_policy_of,
+    booking_policy_from_overrides,
 )
 from scheduling.services.rules import RuleExpansion, rule_create, rule_expand
 
@@ -49,9 +48,8 @@ __all__ = [
     "appointment_mark_no_show",
     "appointment_reschedule",
     "appointment_update",
-    "booking_policy",
     "booking_policy_for",
-    "booking_policy_of",
+    "booking_policy_from_overrides",
     "rule_create",
     "rule_expand",
     "slot_create",

@@ -24,7 +24,7 @@ from scheduling.lock_objects import person_lock, slot_lock_for_booking
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import patient_overlapping_appointments
 from scheduling.services._common import constraint_name, require_role
-from scheduling.services.policy import booking_policy_of, check_bookable
+from scheduling.services.policy import booking_policy_from_overrides, check_bookable
 
 ACTIVE_PER_SLOT_CONSTRAINT = "uniq_active_appointment_per_slot"
 PATIENT_OVERLAP_CONSTRAINT = "no_overlapping_active_appointments_per_patient"
@@ -110,7 +110,7 @@ def _book(*, patient: User, slot_id: int, reason: str) -> Appointment:
     if locked is None:
         raise SlotNotFound(details={"slot": slot_id})
     slot, overrides = locked
-    check_bookable(slot, now=timezone.now(), policy=booking_policy_of(*overrides))
+    check_bookable(slot, now=timezone.now(), policy=booking_policy_from_overrides(*overrides))
     if not _database_refuses_patient_overlap():
         check_patient_free(patient.pk, slot)
     slot.status = Slot.Status.BOOKED

@@ -22,24 +22,21 @@ class BookingPolicy:
 
 
 def booking_policy_for(clinician_id: int) -> BookingPolicy:
-    """Settings, with the clinician's own overrides where they set them."""
+    """The clinician's policy, read from their profile (one query)."""
     profile = (
         ClinicianProfile.objects.filter(user_id=clinician_id)
         .only("min_notice_minutes", "max_horizon_days")
         .first()
     )
-    return booking_policy(profile)
+    if profile is None:
+        return booking_policy_from_overrides(None, None)
+    return booking_policy_from_overrides(profile.min_notice_minutes, profile.max_horizon_days)
 
 
-def booking_policy(profile: ClinicianProfile | None) -> BookingPolicy:
-    minutes = profile.min_notice_minutes if profile is not None else None
-    days = profile.max_horizon_days if profile is not None else None
-    return booking_policy_of(minutes, days)
-
-
-def booking_policy_of(minutes: int | None, days: int | None) -> BookingPolicy:
-    """Settings, where a clinician's overrides (``minutes`` of notice, horizon ``days``)
-    are None."""
+def booking_policy_from_overrides(minutes: int | None, days: int | None) -> BookingPolicy:
+    """The policy from a clinician's overrides already in hand (``minutes`` of notice,
+    horizon ``days``): settings where they are None. No query: booking reads the
+    overrides with the slot lock."""
     return BookingPolicy(
         min_notice=timedelta(
             minutes=settings.SCHEDULING_MIN_NOTICE_MINUTES if minutes is None else minutes

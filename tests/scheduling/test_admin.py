@@ -50,9 +50,7 @@ def test_appointment_changelist_lists_and_filters(admin_client, booked):
     response = admin_client.get(f"{ADMIN}/appointment/", {"status__exact": "scheduled"})
 
     assert response.status_code == 200
-    assert booked.patient.email in response.content.decode() or str(booked.patient) in (
-        response.content.decode()
-    )
+    assert str(booked.patient) in response.content.decode()
 
 
 def test_add_slot_goes_through_service(admin_client, doctor):

@@ -3,7 +3,8 @@
 Idempotent: each person, rule and booking is created only when it is missing, so a
 second run changes nothing. Everything goes through the services (the same rules as
 the API), except the first superuser (Django's bootstrap, as ``createsuperuser``) and
-the hospital (no hospital service exists; the bulk import will own hospital writes).
+the hospital (hospitals are created by the CSV import, which wants a file; the demo
+writes its one row directly).
 All names and addresses are obviously fake; emails use the reserved ``.test`` domain.
 """
 
