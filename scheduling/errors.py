@@ -11,6 +11,7 @@ class SchedulingErrorCode(StrEnum):
     SLOT_OVERLAP = "slot_overlap"
     SLOT_BOOKED = "slot_booked"
     SLOT_UNAVAILABLE = "slot_unavailable"
+    SLOT_FULL = "slot_full"
     SLOT_NOT_FOUND = "slot_not_found"
     APPOINTMENT_NOT_FOUND = "appointment_not_found"
     PATIENT_OVERLAP = "patient_overlap"
@@ -39,6 +40,13 @@ class SlotBooked(Conflict):
 class SlotUnavailable(Conflict):
     code = SchedulingErrorCode.SLOT_UNAVAILABLE
     message = "The slot is not open for booking."
+
+
+class SlotFull(SlotUnavailable):
+    """A group slot with every seat taken (a one-seat slot taken is ``SlotUnavailable``)."""
+
+    code = SchedulingErrorCode.SLOT_FULL
+    message = "Every seat of this slot is taken."
 
 
 class SlotNotFound(NotFound):

@@ -26,6 +26,26 @@ class Mode(models.TextChoices):
     VIDEO = "video", "Video"
 
 
+# The most seats a slot (a group session) may have.
+MAX_CAPACITY = 50
+
+
+def _capacity_field() -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(
+        default=1,
+        db_default=1,  # a raw INSERT that names no capacity: one seat
+        blank=True,  # a form may leave it out: one seat
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAPACITY)],
+        help_text=f"Seats: 1 for a one-to-one visit, up to {MAX_CAPACITY} for a group.",
+    )
+
+
+def _capacity_range(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(capacity__gte=1, capacity__lte=MAX_CAPACITY), name=name
+    )
+
+
 class AvailabilityRule(models.Model):
     """A weekly recurrence written in the clinician's own time zone."""
 
@@ -48,6 +68,7 @@ class AvailabilityRule(models.Model):
     valid_until = models.DateField(null=True, blank=True)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.IN_PERSON)
     hospital = models.ForeignKey(Hospital, null=True, blank=True, on_delete=models.SET_NULL)
+    capacity = _capacity_field()  # of each slot the rule publishes
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -61,6 +82,7 @@ class AvailabilityRule(models.Model):
                 condition=Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from")),
                 name="rule_valid_range",
             ),
+            _capacity_range("rule_capacity_range"),
         ]
 
     def __str__(self) -> str:
@@ -68,6 +90,12 @@ class AvailabilityRule(models.Model):
 
 
 class Slot(models.Model):
+    """A bookable time of one clinician. ``capacity`` seats (1 = a one-to-one visit, more
+    = a group session); ``seats_taken`` counts the non-cancelled appointments holding a
+    seat, kept under the slot's row lock by the booking services so a list reads
+    ``seats_left`` without a join. The hard limit is the appointments' numbered seats
+    (see ``Appointment.seat``)."""
+
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         BOOKED = "booked", "Booked"
@@ -82,6 +110,13 @@ class Slot(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.IN_PERSON)
     hospital = models.ForeignKey(Hospital, null=True, blank=True, on_delete=models.SET_NULL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    capacity = _capacity_field()
+    seats_taken = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,  # the booking services count it under the slot lock
+        help_text="Seats held by appointments that are not cancelled.",
+    )
     rule = models.ForeignKey(
         AvailabilityRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
     )
@@ -95,6 +130,11 @@ class Slot(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+            _capacity_range("slot_capacity_range"),
+            models.CheckConstraint(
+                condition=Q(seats_taken__gte=0, seats_taken__lte=F("capacity")),
+                name="slot_seats_taken_within_capacity",
+            ),
             PostgresExclusionConstraint(
                 name="slot_no_overlap_per_clinician",
                 expressions=[
@@ -107,6 +147,10 @@ class Slot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clinician} {self.start:%Y-%m-%d %H:%M}Z ({self.status})"
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.seats_taken, 0)
 
 
 class Appointment(models.Model):
@@ -131,6 +175,10 @@ class Appointment(models.Model):
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
     )
+    # Which of the slot's seats this appointment holds (1..slot.capacity) while it is not
+    # cancelled: unique per slot, and a PostgreSQL trigger refuses a seat beyond the
+    # slot's capacity (migration 0002), so no writer can overfill a slot.
+    seat = models.PositiveSmallIntegerField(default=1, db_default=1)
     clinician = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_appointments"
     )
@@ -159,10 +207,18 @@ class Appointment(models.Model):
             models.CheckConstraint(
                 condition=Q(end__gt=F("start")), name="appointment_end_after_start"
             ),
+            models.CheckConstraint(condition=Q(seat__gte=1), name="appointment_seat_positive"),
+            # One holder per seat: on a one-seat slot, one live appointment per slot.
             models.UniqueConstraint(
-                fields=["slot"],
+                fields=["slot", "seat"],
                 condition=~Q(status="cancelled"),
-                name="uniq_active_appointment_per_slot",
+                name="uniq_active_appointment_per_slot_seat",
+            ),
+            # One patient holds at most one seat of a slot.
+            models.UniqueConstraint(
+                fields=["slot", "patient"],
+                condition=~Q(status="cancelled"),
+                name="uniq_active_patient_per_slot",
             ),
             PostgresExclusionConstraint(
                 name="no_overlapping_active_appointments_per_patient",

@@ -33,6 +33,7 @@ from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to
 from scheduling.services.booking import appointment_integrity_error, check_patient_free
 from scheduling.services.policy import check_bookable
+from scheduling.services.seats import check_seat_left, seat_free, seat_take
 
 Status = Appointment.Status
 
@@ -65,9 +66,8 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
     now = timezone.now()
     _move(appointment, Status.CANCELLED, actor=actor, now=now)
     slot = _lock_one_slot(appointment.slot_id)
-    if slot.status == Slot.Status.BOOKED:
-        slot.status = Slot.Status.OPEN
-        slot.save(update_fields=["status"])
+    seat_free(slot)  # exactly one seat back; a full slot opens again
+    slot.save(update_fields=["status", "seats_taken"])
     appointment.cancelled_at = now
     appointment.cancelled_by = actor
     appointment.cancellation_reason = reason
@@ -141,8 +141,9 @@ def appointment_mark_no_show(*, actor: User, appointment_id: int) -> Appointment
 def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int) -> Appointment:
     """Move an appointment to another open slot of the same clinician, atomically.
 
-    The same checks as booking apply to the new slot; the old slot is reopened and
-    kept as ``previous_slot``.
+    The same checks as booking apply to the new slot, where it takes the lowest free
+    seat; its seat of the old slot is freed, the old slot reopened and kept as
+    ``previous_slot``.
     """
     appointment = _locked_visible_appointment(actor, appointment_id)
     before = appointment_state(appointment)
@@ -156,13 +157,15 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
         raise SlotNotFound(details={"slot": new_slot_id})
     if new_slot.clinician_id != appointment.clinician_id:
         raise OtherClinician(details={"slot": new_slot_id})
+    check_seat_left(new_slot)
     check_bookable(new_slot, now=now)
     check_patient_free(appointment.patient_id, new_slot, exclude_id=appointment.pk)
     old_slot = locked[appointment.slot_id]
-    old_slot.status = Slot.Status.OPEN
-    old_slot.save(update_fields=["status"])
-    new_slot.status = Slot.Status.BOOKED
-    new_slot.save(update_fields=["status"])
+    seat_free(old_slot)
+    old_slot.status = Slot.Status.OPEN  # as before group sessions: the old slot reopens
+    old_slot.save(update_fields=["status", "seats_taken"])
+    appointment.seat = seat_take(new_slot)
+    new_slot.save(update_fields=["status", "seats_taken"])
     appointment.previous_slot = old_slot
     appointment.slot = new_slot
     appointment.start, appointment.end = new_slot.start, new_slot.end
@@ -173,6 +176,7 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
                 update_fields=[
                     "previous_slot",
                     "slot",
+                    "seat",
                     "start",
                     "end",
                     "status",
@@ -181,7 +185,7 @@ def appointment_reschedule(*, actor: User, appointment_id: int, new_slot_id: int
                 ]
             )
     except IntegrityError as exc:
-        raise appointment_integrity_error(exc) from exc
+        raise appointment_integrity_error(exc, slot=new_slot) from exc
     appointment_recorded(
         actor=actor,
         appointment=appointment,

@@ -12,7 +12,7 @@ from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Role, U
 from scheduling.errors import InvalidAvailability, SlotBooked, SlotNotFound, SlotOverlap
 from scheduling.events import slots_recorded
 from scheduling.lock_objects import person_lock, slots_lock
-from scheduling.models import Mode, Slot
+from scheduling.models import MAX_CAPACITY, Mode, Slot
 from scheduling.selectors import slots_overlapping
 from scheduling.services._common import constraint_name, require_role
 
@@ -62,6 +62,14 @@ def _split(start: datetime, end: datetime, slot_minutes: int | None) -> list[Int
     return [(start + i * length, start + (i + 1) * length) for i in range(count)]
 
 
+def check_capacity(capacity: int) -> None:
+    """A slot seats 1 (a one-to-one visit) to ``MAX_CAPACITY`` (a group session)."""
+    if isinstance(capacity, bool) or not 1 <= capacity <= MAX_CAPACITY:
+        raise InvalidAvailability(
+            details={"fields": {"capacity": f"Use an integer from 1 to {MAX_CAPACITY}."}}
+        )
+
+
 def default_hospital(clinician: User, mode: str) -> Hospital | None:
     """Where an in-person slot takes place when the clinician names no hospital."""
     if mode != Mode.IN_PERSON:
@@ -91,14 +99,17 @@ def slot_create(
     slot_minutes: int | None = None,
     mode: str = Mode.IN_PERSON,
     hospital: Hospital | None = None,
+    capacity: int = 1,
 ) -> list[Slot]:
-    """Publish availability: one slot, or ``[start, end)`` split into ``slot_minutes`` pieces.
+    """Publish availability: one slot, or ``[start, end)`` split into ``slot_minutes`` pieces,
+    each with ``capacity`` seats (1, or up to ``MAX_CAPACITY`` for a group session).
 
     Any overlap with the clinician's live slots refuses the whole request (409).
     """
     require_role(clinician, *CLINICIAN_ROLES)
     now = timezone.now()
     _check_window(start, end, now=now)
+    check_capacity(capacity)
     pieces = _split(start, end, slot_minutes)
     person_lock(clinician.pk)  # serialises this clinician's availability writes
     clashes = list(
@@ -110,7 +121,12 @@ def slot_create(
         raise SlotOverlap(details={"conflicting_slots": clashes})
     hospital = hospital or default_hospital(clinician, mode)
     slots = insert_slots(
-        [Slot(clinician=clinician, start=s, end=e, mode=mode, hospital=hospital) for s, e in pieces]
+        [
+            Slot(
+                clinician=clinician, start=s, end=e, mode=mode, hospital=hospital, capacity=capacity
+            )
+            for s, e in pieces
+        ]
     )
     slots_recorded(actor=clinician, action="slot.create", slots=slots)
     return slots
@@ -118,13 +134,14 @@ def slot_create(
 
 @transaction.atomic
 def slot_withdraw(*, actor: User, slot_id: int) -> Slot:
-    """Take a slot off the calendar. Booked slots stay: cancel the appointment first."""
+    """Take a slot off the calendar. A slot with a seat held stays: cancel the
+    appointments first."""
     require_role(actor, *CLINICIAN_ROLES, Role.STAFF)
     slot = slots_lock([slot_id]).get(slot_id)
     if slot is None or (actor.role != Role.STAFF and slot.clinician_id != actor.pk):
         raise SlotNotFound(details={"slot": slot_id})
-    if slot.status == Slot.Status.BOOKED:
-        raise SlotBooked(details={"slot": slot.pk})
+    if slot.status == Slot.Status.BOOKED or slot.seats_taken > 0:
+        raise SlotBooked(details={"slot": slot.pk, "seats_taken": slot.seats_taken})
     if slot.status != Slot.Status.WITHDRAWN:
         changes = {"status": {"before": slot.status, "after": Slot.Status.WITHDRAWN}}
         slot.status = Slot.Status.WITHDRAWN

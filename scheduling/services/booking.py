@@ -1,5 +1,7 @@
 """Booking a slot: the hot path. One slot lock (with its clinician and policy in the same
-query), one UPDATE of the slot, one INSERT of the appointment.
+query), one UPDATE of the slot (its status and seat count), one INSERT of the
+appointment. A group slot (``capacity`` > 1) with a seat already held adds one query:
+the seats held, to take the lowest free one (``services.seats``).
 
 The application checks give the friendly 409; on PostgreSQL the constraints of
 ``scheduling.models`` make the same rules true even if a check were ever missed, and
@@ -25,8 +27,13 @@ from scheduling.models import Appointment, Slot
 from scheduling.selectors import patient_overlapping_appointments
 from scheduling.services._common import constraint_name, require_role
 from scheduling.services.policy import booking_policy_from_overrides, check_bookable
+from scheduling.services.seats import check_seat_left, seat_take, slot_taken_error
 
+# One live appointment per seat of a slot (on a one-seat slot: per slot), one seat per
+# patient of a slot, and no seat beyond the capacity (a trigger; scheduling migration 0002).
 ACTIVE_PER_SLOT_CONSTRAINT = "uniq_active_appointment_per_slot"
+PATIENT_PER_SLOT_CONSTRAINT = "uniq_active_patient_per_slot"
+SEAT_CAPACITY_CONSTRAINT = "appointment_seat_within_capacity"
 PATIENT_OVERLAP_CONSTRAINT = "no_overlapping_active_appointments_per_patient"
 
 
@@ -37,16 +44,23 @@ def _database_refuses_patient_overlap() -> bool:
     return is_postgres(transaction.get_connection())
 
 
-def appointment_integrity_error(exc: IntegrityError) -> DomainError:
+def appointment_integrity_error(exc: IntegrityError, *, slot: Slot | None = None) -> DomainError:
     """The 409 for an appointment constraint the database enforced; any other
-    integrity error is a bug and propagates unchanged. SQLite names the column."""
+    integrity error is a bug and propagates unchanged. SQLite names the columns.
+
+    A seat taken is ``slot_full`` on a group ``slot``, ``slot_unavailable`` on a one-seat
+    slot; a second seat of one patient is ``patient_overlap``."""
     name = constraint_name(exc)
-    if PATIENT_OVERLAP_CONSTRAINT in name:
+    if PATIENT_OVERLAP_CONSTRAINT in name or PATIENT_PER_SLOT_CONSTRAINT in name:
         BOOKING_CONFLICTS.inc()
         return PatientOverlap()
-    if ACTIVE_PER_SLOT_CONSTRAINT in name or "slot_id" in name:
+    if "slot_id" in name and "patient_id" in name:  # SQLite: the (slot, patient) index
         BOOKING_CONFLICTS.inc()
-        return SlotUnavailable()
+        return PatientOverlap()
+    taken = ACTIVE_PER_SLOT_CONSTRAINT in name or SEAT_CAPACITY_CONSTRAINT in name
+    if taken or "slot_id" in name:
+        BOOKING_CONFLICTS.inc()
+        return slot_taken_error(slot) if slot is not None else SlotUnavailable()
     raise exc
 
 
@@ -72,24 +86,32 @@ _NEW_APPOINTMENT_FIELDS = tuple(
 )
 
 
-def _create_appointment(**fields: Any) -> Appointment:
+def _create_appointment(*, slot: Slot, **fields: Any) -> Appointment:
     """INSERT the appointment. A constraint's refusal is its 409; the transaction is then
     aborted, so the caller only raises it on (no savepoint: two round trips a booking)."""
-    appointment = Appointment(**fields)
+    appointment = Appointment(slot=slot, **fields)
     try:
         insert_row(appointment, _NEW_APPOINTMENT_FIELDS)
     except IntegrityError as exc:
-        raise appointment_integrity_error(exc) from exc
+        raise appointment_integrity_error(exc, slot=slot) from exc
     return appointment
 
 
-def appointment_book(*, patient: User, slot_id: int, reason: str = "") -> Appointment:
-    """Book an open slot for ``patient``: lock the slot, check policy and overlap, insert.
+def appointment_book(
+    *, patient: User, slot_id: int, reason: str = "", actor: User | None = None
+) -> Appointment:
+    """Book a seat of an open slot for ``patient``: lock the slot, check policy and
+    overlap, take the lowest free seat, insert.
 
-    The appointment comes back with its slot, patient and clinician loaded.
+    ``actor`` is who asks: the patient (the default) or a staff member booking on the
+    patient's behalf (the front desk: the API with ``patient``, the admin's booking
+    page). Anyone else is refused (403 ``role_not_allowed``). The audit row names the
+    actor, and the patient when someone else booked for them; the patient gets the same
+    confirmation either way. The appointment comes back with its slot, patient and
+    clinician loaded.
     """
     try:
-        return _book(patient=patient, slot_id=slot_id, reason=reason)
+        return _book(patient=patient, slot_id=slot_id, reason=reason, actor=actor or patient)
     except _RefusedOverlap as refused:
         # PostgreSQL's exclusion constraint found the clash; with the booking rolled
         # back, name the appointments it clashed with.
@@ -103,21 +125,30 @@ class _RefusedOverlap(Exception):
         self.slot = slot
 
 
-@transaction.atomic
-def _book(*, patient: User, slot_id: int, reason: str) -> Appointment:
+def _check_actor(actor: User, patient: User) -> None:
+    """A patient books for themselves; staff for any patient."""
+    if actor.pk != patient.pk:
+        require_role(actor, Role.STAFF)
     require_role(patient, Role.PATIENT)
+
+
+@transaction.atomic
+def _book(*, patient: User, slot_id: int, reason: str, actor: User) -> Appointment:
+    _check_actor(actor, patient)
     locked = slot_lock_for_booking(slot_id)
     if locked is None:
         raise SlotNotFound(details={"slot": slot_id})
     slot, overrides = locked
+    check_seat_left(slot)
     check_bookable(slot, now=timezone.now(), policy=booking_policy_from_overrides(*overrides))
     if not _database_refuses_patient_overlap():
         check_patient_free(patient.pk, slot)
-    slot.status = Slot.Status.BOOKED
-    update_row(slot, ["status"])
+    seat = seat_take(slot)  # 1 on a one-seat slot, without a query
+    update_row(slot, ["status", "seats_taken"])
     try:
         appointment = _create_appointment(
             slot=slot,
+            seat=seat,
             patient=patient,
             clinician=slot.clinician,
             start=slot.start,
@@ -127,11 +158,13 @@ def _book(*, patient: User, slot_id: int, reason: str) -> Appointment:
     except PatientOverlap as overlap:
         raise _RefusedOverlap(slot) from overlap
     appointment_recorded(
-        actor=patient,
+        actor=actor,
         appointment=appointment,
         action="appointment.book",
         before=None,
         event=APPOINTMENT_SCHEDULED,
+        # the front desk: the audit row names the patient it acted for
+        metadata={"patient_id": patient.pk} if actor.pk != patient.pk else None,
     )
     count_on_commit(BOOKINGS)
     return appointment

@@ -34,7 +34,7 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Appointment
 
-    slot = factory.SubFactory(SlotFactory, status=Slot.Status.BOOKED)
+    slot = factory.SubFactory(SlotFactory, status=Slot.Status.BOOKED, seats_taken=1)
     patient = factory.SubFactory(PatientFactory)
     clinician = factory.LazyAttribute(lambda o: o.slot.clinician)
     start = factory.LazyAttribute(lambda o: o.slot.start)
@@ -55,6 +55,10 @@ def appointment_for(clinician, patient, *, hours: float = 72, **fields: Any) -> 
     start = timezone.now().replace(microsecond=0) + timedelta(hours=hours)
     start = start - away if hours < 0 else start + away
     slot = SlotFactory(
-        clinician=clinician, start=start, end=start + timedelta(minutes=30), status="booked"
+        clinician=clinician,
+        start=start,
+        end=start + timedelta(minutes=30),
+        status="booked",
+        seats_taken=1,
     )
     return cast(Appointment, AppointmentFactory(slot=slot, patient=patient, **fields))
