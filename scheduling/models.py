@@ -153,6 +153,79 @@ class Slot(models.Model):
         return max(self.capacity - self.seats_taken, 0)
 
 
+class AppointmentSeries(models.Model):
+    """A course of appointments with one clinician at one local wall-clock time every
+    ``interval_weeks`` weeks. Each occurrence is an ordinary appointment pointing here
+    (``Appointment.series``): it is cancelled, rescheduled and completed on its own."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class OnConflict(models.TextChoices):
+        FAIL = "fail", "Book nothing"
+        SKIP = "skip", "Skip the unbookable occurrences"
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointment_series"
+    )
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_series"
+    )
+    interval_weeks = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(4)]
+    )
+    count = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2), MaxValueValidator(26)],
+        help_text="Occurrences asked for (those skipped included).",
+    )
+    first_start = models.DateTimeField()
+    time_zone = models.CharField(
+        max_length=64, help_text="The zone whose wall-clock time every occurrence keeps."
+    )
+    reason = models.TextField(blank=True, max_length=2000)
+    on_conflict = models.CharField(
+        max_length=8, choices=OnConflict.choices, default=OnConflict.FAIL
+    )
+    # [{index, start, code}]: the occurrences that could not be booked (on_conflict=skip).
+    skipped = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "appointment series"
+        indexes = [
+            models.Index(fields=["patient", "created_at"]),
+            models.Index(fields=["clinician", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_weeks__gte=1, interval_weeks__lte=4),
+                name="series_interval_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(count__gte=2, count__lte=26), name="series_count_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "cancelled"]), name="series_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_conflict__in=["fail", "skip"]), name="series_on_conflict_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Series {self.pk} ({self.count} x every {self.interval_weeks} wk, {self.status})"
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -164,6 +237,14 @@ class Appointment(models.Model):
     ACTIVE_STATUSES = (Status.SCHEDULED, Status.CONFIRMED)
 
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
+    series = models.ForeignKey(
+        AppointmentSeries,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+        help_text="The series this appointment is an occurrence of, if any.",
+    )
     previous_slot = models.ForeignKey(
         Slot,
         null=True,
