@@ -28,6 +28,8 @@ class Notification(models.Model):
         APPOINTMENT_REMINDER = "appointment_reminder", "Appointment reminder (24 h)"
         LAB_RESULT_CRITICAL = "lab_result_critical", "Critical lab result"
         REPORT_READY = "report_ready", "Report ready"
+        SERIES_SCHEDULED = "series_scheduled", "Appointment series booked"
+        SERIES_CANCELLED = "series_cancelled", "Appointment series cancelled"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

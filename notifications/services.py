@@ -40,7 +40,7 @@ from core.outbox import event_publish
 from core.resilience import backoff_delay
 from notifications.lock_objects import notification_lock
 from notifications.models import Notification
-from scheduling.models import Appointment
+from scheduling.models import Appointment, AppointmentSeries
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,17 @@ SUBJECTS = {
     Kind.APPOINTMENT_RESCHEDULED: "Your appointment has moved",
     Kind.APPOINTMENT_CANCELLED: "Your appointment is cancelled",
     Kind.APPOINTMENT_REMINDER: "Reminder: your appointment tomorrow",
+}
+# A series is announced once, by its own event: its occurrences' events are not mailed
+# (one confirmation for a course of twenty, not twenty). An occurrence cancelled or moved
+# on its own is mailed as any appointment is.
+KIND_FOR_SERIES_EVENT = {
+    "series.created": Kind.SERIES_SCHEDULED,
+    "series.cancelled": Kind.SERIES_CANCELLED,
+}
+SERIES_SUBJECTS = {
+    Kind.SERIES_SCHEDULED: "Your appointment series is booked ({count} appointments)",
+    Kind.SERIES_CANCELLED: "Appointments of your series are cancelled ({count})",
 }
 NOTIFICATION_JOB = "appointment.notifications"
 RETRY_TASK_NAME = "notifications.retry"
@@ -107,6 +118,8 @@ def notifications_for_appointment_event(*, event: EventLike) -> list[Notificatio
     whose transaction must commit before they are sent.
     """
     kind = KIND_FOR_EVENT[event.name]
+    if announced_by_series(event):
+        return []
     appointment = _appointment_of(event)
     if appointment is None:
         logger.warning("event %s names no known appointment; nothing to notify", event.id)
@@ -147,6 +160,63 @@ def notifications_for_appointment_event(*, event: EventLike) -> list[Notificatio
         if exc.code != "job_finished":
             raise
     return sent
+
+
+def announced_by_series(event: EventLike) -> bool:
+    """An occurrence booked with its series, or cancelled by a cancellation of the series:
+    the series' own event (``series.created`` / ``series.cancelled``) mails for it."""
+    payload = event.payload
+    if event.name == "appointment.scheduled":
+        return payload.get("series_id") is not None
+    return event.name == "appointment.cancelled" and bool(payload.get("series_cancel"))
+
+
+def notifications_for_series_event(*, event: EventLike) -> list[Notification]:
+    """One email to the patient and one to the clinician for a whole series booked or
+    cancelled, listing the occurrences the event names on each one's own clock."""
+    kind = KIND_FOR_SERIES_EVENT[event.name]
+    payload = event.payload
+    series_id = payload.get("series_id")
+    series = (
+        AppointmentSeries.objects.select_related("patient", "clinician")
+        .filter(pk=series_id)
+        .first()
+        if isinstance(series_id, int)
+        else None
+    )
+    if series is None:
+        logger.warning("event %s names no known series; nothing to notify", event.id)
+        return []
+    starts = [moment for moment in map(_parse, payload.get("starts") or []) if moment]
+    first = (
+        Appointment.objects.filter(pk__in=payload.get("appointment_ids") or [])
+        .order_by("start", "pk")
+        .first()
+    )
+    queued = []
+    for recipient in (series.patient, series.clinician):
+        is_patient = recipient.pk == series.patient_id
+        context = {
+            "kind": kind,
+            "recipient": recipient,
+            "with_whom": f"with {series.clinician}"
+            if is_patient
+            else f"with your patient {series.patient}",
+            "times": [format_local(moment, recipient) for moment in starts],
+            "skipped": payload.get("skipped") if kind == Kind.SERIES_SCHEDULED else [],
+            "series_id": series.pk,
+        }
+        body = render_to_string("notifications/series_email.txt", context)
+        notification, _ = notification_queue(
+            recipient=recipient,
+            kind=kind,
+            event_id=event.id,
+            subject=SERIES_SUBJECTS[kind].format(count=len(starts)),
+            body=body,
+            appointment=first,
+        )
+        queued.append(notification)
+    return queued
 
 
 def _appointment_of(event: EventLike) -> Appointment | None:

@@ -25,6 +25,10 @@ class SchedulingErrorCode(StrEnum):
     FIELD_NOT_EDITABLE = "field_not_editable"
     APPOINTMENT_NOT_ACTIVE = "appointment_not_active"
     APPOINTMENT_NOT_STARTED = "appointment_not_started"
+    SERIES_CONFLICT = "series_conflict"
+    SERIES_NOT_FOUND = "series_not_found"
+    SERIES_NOT_ACTIVE = "series_not_active"
+    INVALID_SERIES = "invalid_series"
 
 
 class SlotOverlap(Conflict):
@@ -112,3 +116,26 @@ class AppointmentNotActive(Conflict):
 class AppointmentNotStarted(Conflict):
     code = SchedulingErrorCode.APPOINTMENT_NOT_STARTED
     message = "The appointment has not started yet."
+
+
+class SeriesConflict(Conflict):
+    """Occurrences of a series that cannot be booked: ``details.conflicts`` lists every
+    one as {index, start, code}, the code being the single booking's (or ``no_slot``)."""
+
+    code = SchedulingErrorCode.SERIES_CONFLICT
+    message = "Some occurrences of the series cannot be booked; nothing was booked."
+
+
+class SeriesNotFound(NotFound):
+    code = SchedulingErrorCode.SERIES_NOT_FOUND
+    message = "Appointment series not found."
+
+
+class SeriesNotActive(Conflict):
+    code = SchedulingErrorCode.SERIES_NOT_ACTIVE
+    message = "No active occurrence of the series is left to cancel from there."
+
+
+class InvalidSeries(InvalidRequest):
+    code = SchedulingErrorCode.INVALID_SERIES
+    message = "The series is invalid."

@@ -26,6 +26,8 @@ APPOINTMENT_SCHEDULED = "appointment.scheduled"
 APPOINTMENT_UPDATED = "appointment.updated"
 APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
 APPOINTMENT_CANCELLED = "appointment.cancelled"
+SERIES_CREATED = "series.created"
+SERIES_CANCELLED = "series.cancelled"
 
 # The appointment fields an audit row compares before and after a change.
 APPOINTMENT_AUDIT_FIELDS = (
@@ -66,6 +68,7 @@ def appointment_payload(appointment: Appointment, *, actor: Any) -> dict[str, An
         "clinician_id": appointment.clinician_id,
         "slot_id": appointment.slot_id,
         "previous_slot_id": appointment.previous_slot_id,
+        "series_id": appointment.series_id,
         "start": api_datetime(appointment.start, UTC),
         "end": api_datetime(appointment.end, UTC),
         "status": appointment.status,
@@ -81,8 +84,10 @@ def appointment_recorded(
     before: dict[str, Any] | None,
     event: str | None,
     metadata: dict[str, Any] | None = None,
+    payload_extra: dict[str, Any] | None = None,
 ) -> None:
-    """Audit row (+ outbox event) for an appointment change; call inside the service."""
+    """Audit row (+ outbox event) for an appointment change; call inside the service.
+    ``payload_extra`` adds keys to the event's payload (ids and flags, never free text)."""
     after = appointment_state(appointment)
     changes = diff(
         before or dict.fromkeys(after), after, fingerprinted=APPOINTMENT_FINGERPRINTED_FIELDS
@@ -92,6 +97,7 @@ def appointment_recorded(
         payload = appointment_payload(appointment, actor=actor)
         if event == APPOINTMENT_UPDATED:
             payload["changed_fields"] = sorted(changes)
+        payload.update(payload_extra or {})
         event_publish(
             name=event, payload=payload, aggregate=("scheduling.appointment", appointment.pk)
         )
