@@ -6,9 +6,8 @@ class BulkImportConfig(AppConfig):
     verbose_name = "Bulk hospital import"
 
     def ready(self) -> None:
-        from bulk_import.directory_client import DirectoryBreakerCollector
-        from core.metrics import register_scrape_collector, scrape_collectors
+        from bulk_import.metrics import DIRECTORY_CIRCUIT_STATE
+        from core.metrics import register_scrape_collector
 
         # Through core.metrics so /metrics shows it under PROMETHEUS_MULTIPROC_DIR too.
-        if not any(isinstance(c, DirectoryBreakerCollector) for c in scrape_collectors()):
-            register_scrape_collector(DirectoryBreakerCollector())
+        register_scrape_collector(DIRECTORY_CIRCUIT_STATE)

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from django.conf import settings
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from core.resilience import (
-    BreakerState,
     CircuitBreaker,
     CircuitOpenError,
     RateLimiter,
@@ -31,7 +28,6 @@ from core.resilience import (
 BREAKER_NAME = "directory-sync"
 MAX_BACKOFF_SECONDS = 60.0
 RATE_LIMIT_MAX_WAIT_SECONDS = 60.0
-CIRCUIT_STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 class SyncRejected(Exception):
@@ -158,23 +154,3 @@ def directory_client_from_settings() -> DirectoryClient:
         max_attempts=settings.DIRECTORY_SYNC_MAX_ATTEMPTS,
         backoff_base=settings.DIRECTORY_SYNC_BACKOFF_BASE_SECONDS,
     )
-
-
-class DirectoryBreakerCollector(Collector):
-    """``directory_sync_circuit_state`` read from the shared breaker when Prometheus scrapes."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        if not settings.DIRECTORY_SYNC_URL:
-            return
-        try:
-            state = directory_breaker().state
-        except Exception:  # a scrape never fails because Redis is away
-            return
-        yield GaugeMetricFamily(
-            "directory_sync_circuit_state",
-            "External directory sync circuit breaker: 0 closed, 1 half-open, 2 open.",
-            value=CIRCUIT_STATE_VALUES[state],
-        )
-
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        return iter(())

@@ -20,10 +20,11 @@ from typing import IO
 from django.db import DatabaseError, transaction
 
 from bulk_import.csv_source import Record, iter_records
+from bulk_import.metrics import IMPORT_ROWS
 from bulk_import.upsert import BatchOutcome, BatchStream, StagedRow, Upserter, upserter_for
 from bulk_import.validation import RowError, normalise, row_errors, rows_valid
 from core.csv_safety import csv_cell
-from core.metrics import IMPORT_ROWS, count_on_commit
+from core.metrics import count_on_commit
 
 IMPORT_BATCH_ROWS = 10_000  # one transaction each; larger ones gain little (docs/bulk_import.md)
 VALIDATE_CHUNK_ROWS = 1_000  # records whose rules are checked together, a column at a time

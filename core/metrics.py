@@ -1,16 +1,20 @@
-"""Carebook's business metrics, exported on ``/metrics`` beside django-prometheus's own.
+"""The metrics registry, the domain-free metrics and the ``/metrics`` scrape view.
 
-Services import the metric objects and count *after commit*, so that a rolled-back
-booking is never counted::
+Each app owns its metric objects in its own ``metrics.py`` (``scheduling.metrics``,
+``notifications.metrics``, ``bulk_import.metrics``, ``audit.metrics``); this module keeps
+what they share. Services count *after commit*, so that a rolled-back booking is never
+counted::
 
-    from core.metrics import BOOKINGS, count_on_commit
+    from core.metrics import count_on_commit
+    from scheduling.metrics import BOOKINGS
     count_on_commit(BOOKINGS)
 
 Counters that are counted outside a transaction (a webhook attempt, a delivery) may
 call ``.inc()`` directly. ``events_pending`` is not set by anyone: it is read from the
-outbox when Prometheus scrapes. Under gunicorn or a prefork Celery worker, set
-``PROMETHEUS_MULTIPROC_DIR`` so that every process writes to one shared directory
-(see docs/observability.md).
+outbox when Prometheus scrapes, and so is every circuit breaker's state
+(``BreakerStateCollector``, the one way a breaker is exported). Under gunicorn or a
+prefork Celery worker, set ``PROMETHEUS_MULTIPROC_DIR`` so that every process writes to one
+shared directory (see docs/observability.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +33,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     Counter,
-    Gauge,
     generate_latest,
     multiprocess,
 )
@@ -37,33 +40,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from core.errors import json_error
+from core.resilience import BreakerState, CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
-BOOKINGS = Counter("bookings", "Appointments booked (counted after commit).")
-BOOKING_CONFLICTS = Counter(
-    "booking_conflicts", "Booking attempts refused because the slot or patient was taken (409)."
-)
-CANCELLATIONS = Counter("cancellations", "Appointments cancelled (counted after commit).")
 EVENTS_DELIVERED = Counter(
     "events_delivered", "Outbox events delivered to a subscriber (one per event and subscriber)."
 )
-WEBHOOK_FAILURES = Counter(
-    "webhook_failures", "Webhook delivery attempts that failed (error, timeout or non-2xx)."
-)
-IMPORT_ROWS = Counter(
-    "import_rows",
-    "Bulk-import rows written to the database (created, updated or unchanged; after commit).",
-)
-# 0 closed, 1 half-open, 2 open. Labelled by the endpoint's id, never its URL (a URL may
-# carry a token). "mostrecent" keeps the last value any process set when multiprocess.
-WEBHOOK_CIRCUIT_STATE = Gauge(
-    "webhook_circuit_state",
-    "Circuit breaker state per webhook endpoint: 0 closed, 1 half-open, 2 open.",
-    ["endpoint"],
-    multiprocess_mode="mostrecent",
-)
-CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 # The outbox (owned by the events work) exposes ``pending_event_count() -> int`` here.
 # Imported lazily at scrape time so metrics work before, and without, the outbox.
@@ -73,13 +56,6 @@ PENDING_EVENT_COUNT_PATH = "core.outbox.pending_event_count"
 def count_on_commit(counter: Counter, amount: float = 1) -> None:
     """Increment ``counter`` once the surrounding transaction commits (at once outside one)."""
     transaction.on_commit(lambda: counter.inc(amount))
-
-
-def set_webhook_circuit_state(*, endpoint_id: object, state: str) -> None:
-    """Publish an endpoint's breaker state: ``closed``, ``half_open`` or ``open``."""
-    if state not in CIRCUIT_STATE_VALUES:
-        raise ValueError(f"unknown circuit state {state!r}")
-    WEBHOOK_CIRCUIT_STATE.labels(endpoint=str(endpoint_id)).set(CIRCUIT_STATE_VALUES[state])
 
 
 def _pending_event_count() -> float | None:
@@ -111,15 +87,56 @@ class EventsPendingCollector(Collector):
         return iter(())
 
 
+# A circuit breaker's state on /metrics: 0 closed, 1 half-open, 2 open.
+BREAKER_STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+# The breakers a gauge exports, each with its label values (in the gauge's label order).
+LabelledBreakers = Callable[[], Iterable[tuple[Sequence[str], CircuitBreaker]]]
+
+
+class BreakerStateCollector(Collector):
+    """A gauge of circuit-breaker states, read from the shared store (core.resilience) when
+    Prometheus scrapes: every process sees the state every worker left, and an open circuit
+    past its cool-down reads half-open, as the next caller would meet it."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        breakers: LabelledBreakers,
+        labels: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.breakers = breakers
+        self.labels = list(labels)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        try:
+            for label_values, breaker in self.breakers():
+                family.add_metric(list(label_values), BREAKER_STATE_VALUES[breaker.state])
+        except Exception as exc:  # a scrape never fails because Redis or the database is away
+            logger.warning("%s could not be read: %s", self.name, type(exc).__name__)
+            return
+        if family.samples:
+            yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # nothing read at registration
+
+
 _scrape_collectors: list[Collector] = []
 
 
 def register_scrape_collector(collector: Collector) -> None:
-    """Register a collector computed at scrape time (from the database, Redis…).
+    """Register a collector computed at scrape time (from the database, Redis…); once.
 
     Use this rather than ``REGISTRY.register``: with ``PROMETHEUS_MULTIPROC_DIR`` set,
     ``/metrics`` renders a per-scrape registry and only adds the collectors listed here.
     """
+    if collector in _scrape_collectors:
+        return
     REGISTRY.register(collector)
     _scrape_collectors.append(collector)
 

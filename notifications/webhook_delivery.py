@@ -27,7 +27,6 @@ from django.utils import timezone
 from core.audit import audit_record
 from core.errors import Conflict
 from core.resilience import (
-    BreakerState,
     CircuitBreaker,
     RateLimitedError,
     RateLimiter,
@@ -39,6 +38,7 @@ from notifications.egress import (
     destination_resolve,
     pinned_request,
 )
+from notifications.metrics import WEBHOOK_FAILURES
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services import EventLike
 from notifications.signing import (
@@ -86,7 +86,6 @@ def endpoint_breaker(endpoint: WebhookEndpoint) -> CircuitBreaker:
 def webhook_deliveries_release(*, endpoint: WebhookEndpoint) -> int:
     """Close ``endpoint``'s circuit and queue its waiting deliveries now (after commit)."""
     endpoint_breaker(endpoint).reset()
-    _publish_state(endpoint, BreakerState.CLOSED)
     waiting = WebhookDelivery.objects.filter(
         endpoint=endpoint, status=Status.PENDING, next_attempt_at__gt=timezone.now()
     )
@@ -233,7 +232,7 @@ def webhook_delivery_attempt(
     # Look first (no probe taken): an open circuit spends no rate-limit token.
     peek = breaker.peek()
     if not peek.allowed:
-        return _refused_by_breaker(delivery, peek.state, peek.retry_in)
+        return _refused_by_breaker(delivery, peek.retry_in)
     try:
         endpoint_limiter(endpoint).acquire(max_wait=MAX_RATE_WAIT_SECONDS)
     except RateLimitedError as limited:
@@ -241,26 +240,24 @@ def webhook_delivery_attempt(
         return AttemptOutcome("rate_limited", retry_in=limited.retry_in)
     decision = breaker.allow()
     if not decision.allowed:  # another worker took the half-open probe meanwhile
-        return _refused_by_breaker(delivery, decision.state, decision.retry_in)
-    _publish_state(endpoint, decision.state)
+        return _refused_by_breaker(delivery, decision.retry_in)
 
     response_code, error, retry_after, duration_ms, started = _post(
         delivery, endpoint, transport, resolver
     )
     succeeded = response_code is not None and 200 <= response_code < 300
     # A 429 means the receiver is alive and asking us to slow down: not a breaker failure.
-    state = breaker.success() if succeeded or response_code == 429 else breaker.failure()
-    _publish_state(endpoint, state)
+    if succeeded or response_code == 429:
+        breaker.success()
+    else:
+        breaker.failure()
     return _record(delivery, endpoint, response_code, error, retry_after, duration_ms, started)
 
 
-def _refused_by_breaker(
-    delivery: WebhookDelivery, state: BreakerState, retry_in: float
-) -> AttemptOutcome:
+def _refused_by_breaker(delivery: WebhookDelivery, retry_in: float) -> AttemptOutcome:
     # No attempt and no attempt count: the circuit spares the receiver until cool-down.
     wait = max(retry_in, 0.5)
     _release(delivery, wait)
-    _publish_state(delivery.endpoint, state)
     return AttemptOutcome("circuit_open", retry_in=wait)
 
 
@@ -370,7 +367,7 @@ def _record(
         if succeeded:
             _finish(delivery, Status.SUCCEEDED)
             return AttemptOutcome("succeeded", status_code=code)
-        _count_failure()
+        WEBHOOK_FAILURES.inc()
         if delivery.attempts >= endpoint.max_attempts:
             _finish(delivery, Status.FAILED, error=error)
             return AttemptOutcome("failed", status_code=code)
@@ -412,22 +409,3 @@ def webhook_deliveries_due(
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-
-
-# --- metrics (core.metrics from the observability work) ----------------------------------
-
-
-def _count_failure() -> None:
-    try:
-        from core.metrics import WEBHOOK_FAILURES
-    except ImportError:  # pragma: no cover - metrics are optional
-        return
-    WEBHOOK_FAILURES.inc()
-
-
-def _publish_state(endpoint: WebhookEndpoint, state: BreakerState) -> None:
-    try:
-        from core.metrics import set_webhook_circuit_state
-    except ImportError:  # pragma: no cover
-        return
-    set_webhook_circuit_state(endpoint_id=endpoint.pk, state=state.value)

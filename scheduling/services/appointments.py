@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
-from core.metrics import CANCELLATIONS, count_on_commit
+from core.metrics import count_on_commit
 from scheduling.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -29,6 +29,7 @@ from scheduling.events import (
 )
 from scheduling.lifecycle import appointment_transition_check, role_check
 from scheduling.lock_objects import appointment_lock, slots_lock
+from scheduling.metrics import CANCELLATIONS
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to
 from scheduling.services.booking import appointment_integrity_error, check_patient_free

@@ -18,11 +18,12 @@ from django.utils import timezone
 from accounts.models import Role, User
 from core.db import is_postgres
 from core.errors import DomainError
-from core.metrics import BOOKING_CONFLICTS, BOOKINGS, count_on_commit
+from core.metrics import count_on_commit
 from core.sql import insert_row, update_row
 from scheduling.errors import PatientOverlap, SlotNotFound, SlotUnavailable
 from scheduling.events import APPOINTMENT_SCHEDULED, appointment_recorded
 from scheduling.lock_objects import person_lock, slot_lock_for_booking
+from scheduling.metrics import BOOKING_CONFLICTS, BOOKINGS
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import patient_overlapping_appointments
 from scheduling.services._common import constraint_name, require_role

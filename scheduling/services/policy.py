@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from accounts.models import ClinicianProfile
-from core.metrics import BOOKING_CONFLICTS
 from scheduling.errors import BeyondHorizon, NoticeTooShort, SlotUnavailable
+from scheduling.metrics import BOOKING_CONFLICTS
 from scheduling.models import Slot
 
 

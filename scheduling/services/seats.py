@@ -12,8 +12,8 @@ refuses a seat beyond the capacity (scheduling migration 0002).
 
 from __future__ import annotations
 
-from core.metrics import BOOKING_CONFLICTS
 from scheduling.errors import SlotFull, SlotUnavailable
+from scheduling.metrics import BOOKING_CONFLICTS
 from scheduling.models import Appointment, Slot
 
 

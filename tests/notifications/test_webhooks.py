@@ -13,10 +13,10 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from core.metrics import WEBHOOK_CIRCUIT_STATE, WEBHOOK_FAILURES
 from core.models import OutboxEvent
 from core.outbox import event_publish, outbox_event_deliver
 from core.resilience import BreakerState
+from notifications.metrics import WEBHOOK_CIRCUIT_STATE, WEBHOOK_FAILURES
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.signing import (
     DELIVERY_ID_HEADER,
@@ -64,7 +64,10 @@ def make_due(delivery: WebhookDelivery) -> None:
 
 
 def circuit_gauge(endpoint: WebhookEndpoint) -> float:
-    return WEBHOOK_CIRCUIT_STATE.labels(endpoint=str(endpoint.pk))._value.get()
+    """The endpoint's ``webhook_circuit_state`` as a scrape would read it now."""
+    [family] = WEBHOOK_CIRCUIT_STATE.collect()
+    [sample] = [s for s in family.samples if s.labels == {"endpoint": str(endpoint.pk)}]
+    return sample.value
 
 
 # --- signed delivery -------------------------------------------------------------------------

@@ -14,17 +14,14 @@ from django.db import transaction
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.metrics import (
-    BOOKING_CONFLICTS,
-    BOOKINGS,
-    CANCELLATIONS,
-    EVENTS_DELIVERED,
-    WEBHOOK_CIRCUIT_STATE,
-    WEBHOOK_FAILURES,
-    count_on_commit,
-    set_webhook_circuit_state,
-)
+from core.metrics import EVENTS_DELIVERED, count_on_commit
 from core.models import OutboxEvent
+from notifications import metrics as notification_metrics
+from notifications.metrics import WEBHOOK_FAILURES
+from notifications.webhook_delivery import endpoint_breaker
+from scheduling.metrics import BOOKING_CONFLICTS, BOOKINGS, CANCELLATIONS
+from tests.clocks import resilience_on_stepping_clock
+from tests.factories import WebhookEndpointFactory
 from tests.observability.helpers import WorkerProcess, wait_for
 from tests.observability.tasks import count_delivery
 
@@ -52,16 +49,23 @@ def value(samples, name: str, **labels) -> float:
 
 
 @pytest.mark.django_db
-def test_metrics_exposes_the_business_counters_and_gauges(client):
+def test_metrics_exposes_the_business_counters_and_gauges(client, monkeypatch):
     # given some activity recorded through the public metric objects
+    clock = resilience_on_stepping_clock(monkeypatch)
+    shut, probing, closed = (
+        WebhookEndpointFactory(breaker_threshold=1, breaker_cooldown_seconds=cooldown)
+        for cooldown in (600, 60, 60)
+    )
     before = scrape(client)
     BOOKINGS.inc()
     BOOKING_CONFLICTS.inc(2)
     CANCELLATIONS.inc()
     EVENTS_DELIVERED.inc(3)
     WEBHOOK_FAILURES.inc()
-    set_webhook_circuit_state(endpoint_id=41, state="open")
-    set_webhook_circuit_state(endpoint_id=42, state="half_open")
+    # and two endpoints' circuits opened, one of them past its cool-down
+    endpoint_breaker(shut).failure()
+    endpoint_breaker(probing).failure()
+    clock.advance(61)
     # when
     after = scrape(client)
     # then each counter moved by exactly what was counted
@@ -73,9 +77,11 @@ def test_metrics_exposes_the_business_counters_and_gauges(client):
         ("webhook_failures_total", 1),
     ]:
         assert value(after, name) - value(before, name) == delta, name
-    # and the circuit gauge is labelled by endpoint: 2 open, 1 half-open
-    assert value(after, "webhook_circuit_state", endpoint="41") == 2
-    assert value(after, "webhook_circuit_state", endpoint="42") == 1
+    # and the circuit gauge, read from the breakers, is labelled by endpoint: 2 open,
+    # 1 half-open (what the next caller meets past the cool-down), 0 closed
+    assert value(after, "webhook_circuit_state", endpoint=str(shut.pk)) == 2
+    assert value(after, "webhook_circuit_state", endpoint=str(probing.pk)) == 1
+    assert value(after, "webhook_circuit_state", endpoint=str(closed.pk)) == 0
     # and django-prometheus's own request metrics are there too
     assert any(name.startswith("django_http_requests") for name in after)
 
@@ -125,13 +131,21 @@ def test_count_on_commit_counts_only_committed_work(client):
     assert value(scrape(client), "bookings_total") - before == 1
 
 
-def test_unknown_circuit_state_is_refused_without_creating_a_series():
+@pytest.mark.django_db
+def test_a_scrape_survives_unreadable_breakers(client, monkeypatch):
+    # given an endpoint whose breaker state cannot be read (Redis away)
+    WebhookEndpointFactory()
+
+    def unreadable():
+        raise ConnectionError("redis is away")
+        yield
+
+    monkeypatch.setattr(notification_metrics.WEBHOOK_CIRCUIT_STATE, "breakers", unreadable)
     # when
-    with pytest.raises(ValueError, match="ajar"):
-        set_webhook_circuit_state(endpoint_id=1001, state="ajar")
-    # then
-    (family,) = WEBHOOK_CIRCUIT_STATE.collect()
-    assert {"endpoint": "1001"} not in [sample.labels for sample in family.samples]
+    samples = scrape(client)
+    # then the scrape still answers; only the circuit gauge is left out
+    assert "webhook_circuit_state" not in samples
+    assert "bookings_total" in samples
 
 
 # --- who may scrape --------------------------------------------------------------------
@@ -203,9 +217,8 @@ def test_metrics_is_outside_the_api_prefix(client):
 _CHILD = """
 import django, os, sys
 django.setup()
-from core.metrics import BOOKINGS, set_webhook_circuit_state
+from scheduling.metrics import BOOKINGS
 BOOKINGS.inc(int(sys.argv[1]))
-set_webhook_circuit_state(endpoint_id=7, state=sys.argv[2])
 """
 
 _SCRAPER = """
@@ -246,9 +259,9 @@ def test_multiprocess_dir_sums_counters_across_processes(tmp_path):
             check=True,
         ).stdout
 
-    # when one process books 2, another 3, and the last sets the circuit open
-    run(_CHILD, "2", "closed")
-    run(_CHILD, "3", "open")
+    # when one process books 2 and another 3
+    run(_CHILD, "2")
+    run(_CHILD, "3")
     scraped = json.loads(run(_SCRAPER).strip().splitlines()[-1])
     # then one scrape from a third process sees them all
     assert scraped["status"] == 200
@@ -258,7 +271,6 @@ def test_multiprocess_dir_sums_counters_across_processes(tmp_path):
         for s in family.samples
     }
     assert samples[("bookings_total", ())] == 5
-    assert samples[("webhook_circuit_state", (("endpoint", "7"),))] == 2
     # and a collector registered with register_scrape_collector is rendered too
     assert samples[("probe_scrape_time_value", ())] == 7
 

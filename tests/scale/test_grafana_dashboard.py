@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.metrics import set_webhook_circuit_state
-from tests.factories import PatientFactory, SlotFactory
+from notifications.webhook_delivery import endpoint_breaker
+from tests.factories import PatientFactory, SlotFactory, WebhookEndpointFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "carebook.json"
@@ -126,7 +126,7 @@ def test_every_queried_metric_is_exposed(client, client_for):
     assert first.post("/api/v1/appointments/", body, HTTP_IDEMPOTENCY_KEY="g-1").status_code == 201
     assert second.post("/api/v1/appointments/", body, HTTP_IDEMPOTENCY_KEY="g-2").status_code == 409
     assert first.get("/api/v1/appointments/").status_code == 200
-    set_webhook_circuit_state(endpoint_id=1, state="open")
+    endpoint_breaker(WebhookEndpointFactory(breaker_threshold=1)).failure()
 
     # when Prometheus scrapes Carebook
     exposed = _scraped_sample_names(client) | CELERY_EXPORTER_METRICS
