@@ -8,7 +8,7 @@ For each size (100,000 and 1,000,000 rows by default) it writes one CSV, then, a
 * ``psql \\copy`` of the file into ``bench_hospital_copy``, a table created
   ``LIKE accounts_hospital INCLUDING ALL`` (same columns, indexes and constraints; only
   ``created_at``/``updated_at`` get ``now()`` defaults, since COPY does not fill them);
-* the import path (``bulk_import.importer.import_hospitals``: parse, validate every row
+* the import path (``bulk_import.importer.HospitalImport``: parse, validate every row
   with the Hospital rules, COPY, upsert by code) in a fresh Python process, into
   ``accounts_hospital``, which also reports its peak RSS (``ru_maxrss``).
 
@@ -115,15 +115,15 @@ def child(path: Path, mode: str) -> None:
     import django
 
     django.setup()
-    from bulk_import.importer import RejectSink, import_hospitals
+    from bulk_import.importer import HospitalImport, RejectSink
     from bulk_import.upsert import OrmUpserter
 
     upserter = OrmUpserter() if mode == "orm" else None
     with path.open("rb") as raw, tempfile.TemporaryFile("w+") as rejects:
         started = time.perf_counter()
-        summary = import_hospitals(
+        summary = HospitalImport(
             raw, total_bytes=path.stat().st_size, rejects=RejectSink(rejects), upserter=upserter
-        )
+        ).run()
         seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, **summary.as_dict()}))

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models.functions import Greatest
 
 from bulk_import.csv_source import CsvFormatError, read_header
-from bulk_import.importer import Checkpoint, ImportSummary, RejectSink, import_hospitals
+from bulk_import.importer import Checkpoint, HospitalImport, ImportSummary, RejectSink
 from core.audit import audit_record
 from core.errors import DomainError, InvalidRequest
 from core.jobs import JobLease, job_execute, job_fail, job_launch, job_succeed
@@ -142,7 +142,7 @@ def _run(job: Job, lease: JobLease) -> Job:
     ):
         rejects = RejectSink(rejects_file)
         try:
-            summary = import_hospitals(
+            summary = HospitalImport(
                 raw,
                 total_bytes=default_storage.size(name),
                 rejects=rejects,
@@ -150,7 +150,7 @@ def _run(job: Job, lease: JobLease) -> Job:
                 on_batch=lambda checkpoint, percent: _record_checkpoint(lease, checkpoint, percent),
                 # Batches below the checkpoint are re-read, not written: keep the lease.
                 heartbeat=lease.renew,
-            )
+            ).run()
         except (CsvFormatError, UnicodeDecodeError) as exc:
             return _fail_unreadable(job, exc, lease)
         rejects_file.flush()

@@ -265,27 +265,3 @@ class HospitalImport:
         self.batch_rejects = []
         if self.heartbeat is not None:
             self.heartbeat()
-
-
-def import_hospitals(
-    raw: IO[bytes],
-    *,
-    total_bytes: int,
-    rejects: RejectSink,
-    resume_from: Checkpoint | None = None,
-    on_batch: BatchCommitted | None = None,
-    batch_rows: int | None = None,
-    upserter: Upserter | None = None,
-    heartbeat: Callable[[], None] | None = None,
-) -> ImportSummary:
-    """Import every record of ``raw`` (see ``HospitalImport``)."""
-    return HospitalImport(
-        raw,
-        total_bytes=total_bytes,
-        rejects=rejects,
-        resume_from=resume_from,
-        on_batch=on_batch,
-        batch_rows=batch_rows,
-        upserter=upserter,
-        heartbeat=heartbeat,
-    ).run()

@@ -10,9 +10,9 @@ import time_machine
 from django.core.files import File
 from django.utils import timezone
 
-from bulk_import import import_services
 from bulk_import.directory_sync_services import SYNC_TASK, directory_sync_start
 from bulk_import.import_services import IMPORT_TASK, hospital_import_run, hospital_import_start
+from bulk_import.importer import HospitalImport
 from core import jobs
 from core.jobs import jobs_sweep_stalled
 from core.models import Job
@@ -65,7 +65,7 @@ def test_an_import_that_raises_ends_failed_with_a_code(tmp_path, monkeypatch):
     def broken(*args: object, **kwargs: object) -> None:
         raise AttributeError("a bug")
 
-    monkeypatch.setattr(import_services, "import_hospitals", broken)
+    monkeypatch.setattr(HospitalImport, "run", broken)
 
     # when the worker runs it
     with pytest.raises(AttributeError):
