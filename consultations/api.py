@@ -14,10 +14,8 @@ from accounts.models import User
 from accounts.permissions import (
     IsRecordReader,
     IsRecordWriter,
-    is_record_patient,
 )
 from consultations import selectors, services
-from consultations.access import related_patient_ids
 from consultations.lifecycle import clinician_role_check
 from consultations.models import Consultation, Prescription
 from consultations.pdf import prescription_pdf
@@ -75,10 +73,6 @@ class ConsultationListApi(APIView):
     def get(self, request: Request) -> Response:
         user = signed_in(request)
         params = query(ConsultationListQuerySerializer, request)
-        # A booking whose appointment.scheduled event is still in the outbox has no
-        # consultation row yet: create it now so a read never misses one.
-        patients = [user.pk] if is_record_patient(user) else related_patient_ids(user)
-        services.consultations_ensure_for_patients(patient_ids=patients)
         queryset = selectors.consultations_list(
             user=user, status=params.get("status"), patient_id=params.get("patient")
         )

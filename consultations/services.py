@@ -69,13 +69,23 @@ def _consultation_payload(consultation: Consultation) -> dict[str, Any]:
 # --- creation ---------------------------------------------------------------------------
 
 
+def consultation_create_for_appointment(*, appointment_id: int) -> Consultation:
+    """The empty consultation of a new appointment, in the booking's own transaction.
+
+    Called by the ``appointment.scheduled`` on-publish handler (``events.py``): one
+    INSERT and no read on the booking path. It is part of the booking, which the
+    booking's own audit row and event record (same transaction, same actor).
+    """
+    return Consultation.objects.create(appointment_id=appointment_id)
+
+
 @transaction.atomic
 def consultation_ensure_for_appointment(*, appointment_id: int) -> Consultation:
     """The consultation of an appointment, created if missing. Idempotent.
 
-    Called by the ``appointment.scheduled`` subscriber and by reads, so a consultation
-    exists even while that event is still in the outbox; the unique appointment column
-    makes a race between the two create one row.
+    Every appointment gets its consultation when it is booked; this remains for writers
+    that reach an appointment by id (the dashboard's agenda). The unique appointment
+    column makes a race create one row.
     """
     existing = Consultation.objects.select_related("appointment").filter(
         appointment_id=appointment_id
@@ -98,18 +108,6 @@ def consultation_ensure_for_appointment(*, appointment_id: int) -> Consultation:
         aggregate=("consultation", consultation.pk),
     )
     return consultation
-
-
-def consultations_ensure_for_patients(*, patient_ids: Any) -> int:
-    """Create the missing consultations of these patients' appointments (reads call this)."""
-    missing = list(
-        Appointment.objects.filter(patient_id__in=patient_ids, consultation__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    for appointment_id in missing:
-        consultation_ensure_for_appointment(appointment_id=appointment_id)
-    return len(missing)
 
 
 # --- the clinician's writes -------------------------------------------------------------

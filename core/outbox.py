@@ -18,6 +18,10 @@ effects happen exactly once even when Celery redelivers. A handler that must man
 its own transactions (it calls a ``durable=True`` service) registers with
 ``atomic=False``; it then runs before its delivery row is written and must itself be
 idempotent by ``event.id``.
+
+A row that must exist as soon as the change does (a booking's consultation) cannot wait
+for delivery: ``on_publish`` registers a handler that ``event_publish`` runs at once, in
+the publisher's transaction, so its writes commit with the change or not at all.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Subscription:
 
 
 _subscriptions: dict[str, dict[str, Subscription]] = defaultdict(dict)
+_on_publish: dict[str, dict[str, Handler]] = defaultdict(dict)
 _discovered = False
 
 
@@ -96,20 +101,45 @@ def subscriber(
     return register
 
 
+def on_publish(event_names: str | Iterable[str], *, name: str) -> Callable[[H], H]:
+    """Register the decorated function to run inside ``event_publish`` of ``event_names``.
+
+    It runs on the publisher's path, in its transaction: keep it to a few writes and no
+    reads (the event carries what it needs); an exception aborts the publisher's change.
+    It runs once per publish, never again on delivery, so it needs no delivery row.
+    """
+    names = [event_names] if isinstance(event_names, str) else list(event_names)
+
+    def register(handler: H) -> H:
+        for event_name in names:
+            existing = _on_publish[event_name].get(name)
+            if existing is not None and existing is not handler:
+                raise ValueError(f"On-publish handler {name!r} for {event_name!r} is taken")
+            _on_publish[event_name][name] = handler
+        return handler
+
+    return register
+
+
 def unsubscribe(event_name: str, name: str) -> None:
     """Remove a registration (tests that register throwaway subscribers clean up)."""
     _subscriptions[event_name].pop(name, None)
+    _on_publish[event_name].pop(name, None)
 
 
 def subscriptions_for(event_name: str) -> list[Subscription]:
     """Subscribers of ``event_name`` (including ``"*"`` ones), in a stable order."""
+    _discover()
+    found = {**_subscriptions.get(ALL_EVENTS, {}), **_subscriptions.get(event_name, {})}
+    return [found[key] for key in sorted(found)]
+
+
+def _discover() -> None:
     global _discovered
     if not _discovered:
         # Every app's events.py registers its subscribers when imported.
         autodiscover_modules("events")
         _discovered = True
-    found = {**_subscriptions.get(ALL_EVENTS, {}), **_subscriptions.get(event_name, {})}
-    return [found[key] for key in sorted(found)]
 
 
 # --- publishing ---------------------------------------------------------------
@@ -131,6 +161,10 @@ def event_publish(
         request_id=current_request_id() or "",
     )
     insert_row(event, _EVENT_FIELDS)
+    _discover()
+    handlers = _on_publish.get(name, {})
+    for key in sorted(handlers):
+        handlers[key](event)
     event_id = str(event.id)
     # Published from the background thread: the request never waits for the broker.
     transaction.on_commit(lambda: send_task_soon(DELIVER_TASK_NAME, (event_id,)))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from consultations.models import Consultation, ConsultationAddendum
 from core.models import OutboxEvent
 from core.outbox import outbox_event_deliver
+from scheduling.models import Appointment
 from tests.clinical_world import db_state
 from tests.factories import AddendumFactory, PatientFactory, appointment_for
 
@@ -118,44 +124,97 @@ def test_foreign_reads_are_audited_own_reads_are_not(client_for, world):
     assert AuditEvent.objects.filter(action="consultation.read").count() == 1 + 3
 
 
-# --- consultation creation from scheduling's event --------------------------------------
+# --- creation with the appointment -----------------------------------------------------
 
 
-def test_appointment_scheduled_event_creates_one_consultation_even_if_redelivered(world):
-    # given a booking through scheduling's service, its event waiting in the outbox
+def _book(clinician, patient=None):
     from scheduling.services import appointment_book
     from tests.factories import SlotFactory
 
-    slot = SlotFactory(clinician=world.doctor)
-    appointment = appointment_book(patient=PatientFactory(), slot_id=slot.pk)
-    event = OutboxEvent.objects.get(name="appointment.scheduled")
-    assert not Consultation.objects.filter(appointment=appointment).exists()
-    # when it is delivered, and delivered again (a redelivery after a crash)
-    outbox_event_deliver(event_id=event.id)
-    OutboxEvent.objects.filter(pk=event.pk).update(delivered_at=None)
-    outbox_event_deliver(event_id=event.id)
-    # then exactly one consultation exists, created by the system and audited once
-    assert Consultation.objects.filter(appointment=appointment).count() == 1
+    slot = SlotFactory(clinician=clinician)
+    return appointment_book(patient=patient or PatientFactory(), slot_id=slot.pk)
+
+
+def test_booking_creates_its_consultation_with_the_appointment(world):
+    # given a booking through scheduling's service
+    appointment = _book(world.doctor)
+    # then its consultation exists at once, recorded by the booking's own audit row
     consultation = Consultation.objects.get(appointment=appointment)
     assert consultation.status == "scheduled"
-    created = AuditEvent.objects.filter(
-        action="consultation.create", object_id=str(consultation.pk)
-    )
-    assert created.count() == 1
-    assert created.get().actor_id is None
-
-
-def test_a_read_never_misses_a_consultation_whose_event_is_in_flight(client_for, world):
-    # given a booking whose appointment.scheduled event was not delivered yet
-    appointment = appointment_for(world.doctor, world.patient_a, hours=120)
-    assert not Consultation.objects.filter(appointment=appointment).exists()
-    # when the patient lists consultations
-    response = client_for(world.patient_a).get("/api/v1/consultations/")
-    # then its consultation is there (created on read, idempotently)
-    consultation = Consultation.objects.get(appointment=appointment)
-    assert consultation.pk in ids(response)
-    client_for(world.patient_a).get("/api/v1/consultations/")
+    booked = AuditEvent.objects.get(action="appointment.book", object_id=str(appointment.pk))
+    assert booked.actor_id == appointment.patient_id
+    # when the booking's event is delivered, and delivered again (a crash's redelivery)
+    scheduled = OutboxEvent.objects.get(name="appointment.scheduled")
+    outbox_event_deliver(event_id=scheduled.id)
+    OutboxEvent.objects.filter(pk=scheduled.pk).update(delivered_at=None)
+    outbox_event_deliver(event_id=scheduled.id)
+    # then nothing more is created
     assert Consultation.objects.filter(appointment=appointment).count() == 1
+
+
+def test_booking_pays_one_insert_and_no_read_for_its_consultation(world):
+    # given an open slot; when a patient books it
+    with CaptureQueriesContext(connection) as queries:
+        _book(world.doctor)
+    # then the consultation table is touched once, by its INSERT
+    touching = [
+        q["sql"] for q in queries.captured_queries if "consultations_consultation" in q["sql"]
+    ]
+    assert len(touching) == 1
+    assert touching[0].startswith("INSERT")
+
+
+class _Abort(Exception):
+    pass
+
+
+def _book_then_fail(clinician, patient) -> None:
+    with transaction.atomic():
+        _book(clinician, patient)
+        raise _Abort
+
+
+def test_a_rolled_back_booking_leaves_no_consultation(world):
+    # given a booking whose transaction then fails
+    patient = PatientFactory()
+    with pytest.raises(_Abort):
+        _book_then_fail(world.doctor, patient)
+    # then neither the appointment nor its consultation exists
+    assert not Consultation.objects.filter(appointment__patient=patient).exists()
+    assert not Appointment.objects.filter(patient=patient).exists()
+
+
+@pytest.mark.parametrize("reader", ["patient_a", "doctor"])
+def test_listing_consultations_writes_nothing_but_read_audit(client_for, world, reader):
+    # given an appointment that has no consultation (made without the booking service)
+    appointment = appointment_for(world.doctor, world.patient_a, hours=120)
+    client = client_for(getattr(world, reader))
+    # when the patient or their clinician lists consultations
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/consultations/")
+    # then nothing is created: the only INSERTs are the audit rows of a clinician's reads
+    assert response.status_code == 200
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert all('"audit_auditevent"' in sql for sql in inserts), inserts
+    assert bool(inserts) == (reader == "doctor")
+    assert not Consultation.objects.filter(appointment=appointment).exists()
+
+
+def test_the_migration_gives_every_older_appointment_its_consultation(world):
+    # given appointments from before consultations were created with them
+    migration = importlib.import_module(
+        "consultations.migrations.0003_consultation_for_every_appointment"
+    )
+    older = [appointment_for(world.doctor, PatientFactory(), hours=h) for h in (-5, 48)]
+    # when the data migration runs, twice
+    migration.create_missing(django_apps, None)
+    migration.create_missing(django_apps, None)
+    # then each has one consultation, audited once by the system
+    for appointment in older:
+        consultation = Consultation.objects.get(appointment=appointment)
+        audit = AuditEvent.objects.get(action="consultation.create", object_id=str(consultation.pk))
+        assert audit.actor_id is None
+    assert not Appointment.objects.filter(consultation__isnull=True).exists()
 
 
 # --- notes ------------------------------------------------------------------------------
