@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from accounts.permissions import require_role
+from core.errors import RoleNotAllowed
 from core.idempotency import idempotent
 from core.jobs import jobs_for_subject
 from core.lists import CompiledListMixin
@@ -107,7 +108,8 @@ class AvailabilityApi(ReplicaListMixin, CompiledListMixin, generics.ListAPIView[
         request=AvailabilityCreateInput,
         responses={201: AvailabilityCreateOutput, **ERRORS},
         description="Clinicians publish `[start, end)` as one slot, or split into "
-        "`slot_minutes` pieces. Any overlap with your live slots is a 409 `slot_overlap`.",
+        "`slot_minutes` pieces, each with `capacity` seats (1-50, default 1; more than one "
+        "is a group session). Any overlap with your live slots is a 409 `slot_overlap`.",
     )
     def post(self, request: Request) -> Response:
         require_role(request.user, *CLINICIAN_ROLES)
@@ -193,20 +195,42 @@ class AppointmentsApi(ReplicaListMixin, AppointmentListMixin, generics.ListAPIVi
             **ERRORS,
             422: OpenApiResponse(description="The Idempotency-Key was used with another body."),
         },
-        description="Book an open slot. Taken → 409 `slot_unavailable`; a clash with "
-        "your other appointments → 409 `patient_overlap`.",
+        description="Book a seat of an open slot. A one-seat slot taken → 409 "
+        "`slot_unavailable`; a group slot with every seat taken → 409 `slot_full`; a clash "
+        "with the patient's other appointments (a seat of this slot included) → 409 "
+        "`patient_overlap`. Patients book for themselves; staff (the front desk) send "
+        "`patient` to book for that patient (without it, 403 `role_not_allowed`; an unknown "
+        "patient is a 404 `patient_not_found`). Anyone else naming another patient → 403 "
+        "`role_not_allowed`.",
     )
     @idempotent(required=True)
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.PATIENT)
+        require_role(request.user, Role.PATIENT, Role.STAFF)
         data = validated(AppointmentBookInput, request.data)
         user = signed_in(request)
+        patient = _patient_to_book_for(user, data.get("patient"))
         appointment = services.appointment_book(
-            patient=user, slot_id=data["slot"], reason=data["reason"]
+            patient=patient, slot_id=data["slot"], reason=data["reason"], actor=user
         )
         # The service returns the new row with its slot and both people loaded: no re-read.
         body = AppointmentOutput(appointment, context={"viewer": user}).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _patient_to_book_for(user: User, patient_id: int | None) -> User:
+    """The booking's patient: the caller, or (staff only) the patient they name."""
+    if user.role == Role.STAFF:
+        if patient_id is None:  # staff hold no appointments of their own
+            raise RoleNotAllowed(
+                "Staff book for a patient: send `patient`.",
+                details={"allowed_roles": [Role.PATIENT]},
+            )
+        return selectors.patient_for_booking(user=user, patient_id=patient_id)
+    if patient_id is not None and patient_id != user.pk:
+        raise RoleNotAllowed(
+            "Only staff may book for another patient.", details={"allowed_roles": [Role.STAFF]}
+        )
+    return user
 
 
 class AppointmentDetailApi(APIView):

@@ -148,6 +148,21 @@ def _require_patient_seen(user: User, patient_id: int) -> None:
         raise NotFound("Patient not found.", code="patient_not_found")
 
 
+def patient_for_booking(*, user: User, patient_id: int) -> User:
+    """The patient ``user`` books for: staff (the front desk) name any active patient,
+    a patient only themselves; anyone else, or an id that is no active patient, is a
+    404 (the caller refuses other roles first)."""
+    role = _role(user)
+    if role == Role.PATIENT and patient_id == user.pk:
+        return user
+    found = None
+    if role == Role.STAFF:
+        found = User.objects.filter(pk=patient_id, role=Role.PATIENT, is_active=True).first()
+    if found is None:
+        raise NotFound("Patient not found.", code="patient_not_found")
+    return found
+
+
 def _require_clinician_seen(user: User, clinician_id: int) -> None:
     """An unseen clinician is a 404. Clinicians are public in the directory, so a patient
     may ask about any clinician and sees only their own appointments with them; another

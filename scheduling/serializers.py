@@ -11,9 +11,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Hospital, Role, User
-from core.fields import MAX_ID, StrictInput
+from core.fields import MAX_ID, StrictInput, StrictIntegerField
 from core.serialization import DatetimeWriter, api_datetime, api_datetime_writer
-from scheduling.models import Appointment, AvailabilityRule, Mode, Slot
+from scheduling.models import MAX_CAPACITY, Appointment, AvailabilityRule, Mode, Slot
 from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, SLOT_ROW_COLUMNS
 
 
@@ -36,6 +36,17 @@ def _id_field(**kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
+def _capacity_field() -> StrictIntegerField:
+    # A JSON integer only: "8", 8.0 and true are 400s, not coerced to a number of seats.
+    return StrictIntegerField(
+        default=1,
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        help_text=f"Seats of each slot: 1 (default) for a one-to-one visit, up to "
+        f"{MAX_CAPACITY} for a group session.",
+    )
+
+
 # --- availability ----------------------------------------------------------------------
 
 
@@ -49,6 +60,7 @@ class AvailabilityCreateInput(StrictInput):
     hospital = serializers.PrimaryKeyRelatedField(
         queryset=Hospital.objects.all(), required=False, allow_null=True
     )
+    capacity = _capacity_field()
 
 
 class RuleCreateInput(StrictInput):
@@ -66,6 +78,7 @@ class RuleCreateInput(StrictInput):
     hospital = serializers.PrimaryKeyRelatedField(
         queryset=Hospital.objects.all(), required=False, allow_null=True
     )
+    capacity = _capacity_field()
 
 
 # The output serializers of the list endpoints declare their fields for the OpenAPI
@@ -75,9 +88,18 @@ class RuleCreateInput(StrictInput):
 
 
 class SlotOutput(serializers.ModelSerializer[Slot]):
+    seats_left = serializers.IntegerField(
+        read_only=True,
+        min_value=0,
+        help_text="Seats not yet taken: `status` is `open` while one is left.",
+    )
+
     class Meta:
         model = Slot
-        fields = ["id", "clinician", "start", "end", "mode", "hospital", "status", "rule"]
+        fields = [
+            "id", "clinician", "start", "end", "mode", "hospital", "status", "rule",
+            "capacity", "seats_left",
+        ]  # fmt: skip
         read_only_fields = fields
 
     def to_representation(self, instance: Slot) -> dict[str, Any]:
@@ -91,6 +113,8 @@ class SlotOutput(serializers.ModelSerializer[Slot]):
             "hospital": instance.hospital_id,
             "status": instance.status,
             "rule": instance.rule_id,
+            "capacity": instance.capacity,
+            "seats_left": instance.seats_left,
         }
 
 
@@ -107,9 +131,13 @@ def slot_rows_output(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
             "hospital": hospital,
             "status": status,
             "rule": rule,
+            "capacity": capacity,
+            "seats_left": max(capacity - seats_taken, 0),  # as Slot.seats_left
         }
-        for pk, clinician, start, end, mode, hospital, status, rule in map(_slot_row, rows)
-    ]
+        for (
+            pk, clinician, start, end, mode, hospital, status, rule, capacity, seats_taken
+        ) in map(_slot_row, rows)
+    ]  # fmt: skip
 
 
 class AvailabilityCreateOutput(serializers.Serializer):
@@ -132,6 +160,7 @@ class RuleOutput(serializers.ModelSerializer[AvailabilityRule]):
             "valid_until",
             "mode",
             "hospital",
+            "capacity",
             "is_active",
         ]
         read_only_fields = fields
@@ -160,6 +189,11 @@ class RuleCreateOutput(serializers.Serializer):
 class AppointmentBookInput(StrictInput):
     slot = _id_field()
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    patient = _id_field(
+        required=False,
+        help_text="Staff only (the front desk): the patient to book for. Others may send "
+        "only their own id (or leave it out).",
+    )
 
 
 class AppointmentCancelInput(StrictInput):
@@ -325,5 +359,8 @@ def _person(pk: int, first_name: str, last_name: str, role: str) -> dict[str, An
 
 _slot_row = _picker(
     SLOT_ROW_COLUMNS,
-    ("id", "clinician_id", "start", "end", "mode", "hospital_id", "status", "rule_id"),
-)
+    (
+        "id", "clinician_id", "start", "end", "mode", "hospital_id", "status", "rule_id",
+        "capacity", "seats_taken",
+    ),
+)  # fmt: skip

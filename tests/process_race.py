@@ -1,6 +1,6 @@
 """A booking race between OS processes, run as a script against a migrated database.
 
-    DATABASE_URL=postgres://… python -m tests.process_race --mode book --racers 50
+    DATABASE_URL=postgres://… python -m tests.process_race --mode book --racers 50 [--capacity 8]
 
 Each racer is a separate process (own interpreter, own PostgreSQL connection) that
 posts through the real API stack (JWT, Idempotency-Key, services, row locks); a
@@ -42,15 +42,16 @@ def _user(role: str, tag: str) -> User:
     return User.objects.create_user(email=email, password=None, role=role)
 
 
-def _slot(doctor: User, hours: float) -> Slot:
+def _slot(doctor: User, hours: float, capacity: int = 1) -> Slot:
     start = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=hours)
-    return Slot.objects.create(clinician=doctor, start=start, end=start + timedelta(minutes=30))
+    end = start + timedelta(minutes=30)
+    return Slot.objects.create(clinician=doctor, start=start, end=end, capacity=capacity)
 
 
-def prepare(mode: str, racers: int) -> tuple[int, list[tuple[int, str, dict]]]:
-    """The contested slot and, per racer, (user id, url, body)."""
+def prepare(mode: str, racers: int, capacity: int = 1) -> tuple[int, list[tuple[int, str, dict]]]:
+    """The contested slot (``capacity`` seats) and, per racer, (user id, url, body)."""
     doctor = _user(Role.DOCTOR, "doctor")
-    target = _slot(doctor, 24 * 7)
+    target = _slot(doctor, 24 * 7, capacity)
     jobs = []
     for n in range(racers):
         patient = _user(Role.PATIENT, "patient")
@@ -83,8 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["book", "reschedule"], default="book")
     parser.add_argument("--racers", type=int, default=50)
+    parser.add_argument("--capacity", type=int, default=1, help="seats of the contested slot")
     options = parser.parse_args()
-    slot_id, jobs = prepare(options.mode, options.racers)
+    slot_id, jobs = prepare(options.mode, options.racers, options.capacity)
     # Load the URLconf, DRF and the views once here: forked racers inherit them warm.
     APIClient().post(BOOK, {}, format="json")
     connections.close_all()  # children must not share the parent's connection
@@ -93,9 +95,20 @@ def main() -> None:
     barrier = manager.Barrier(len(jobs))
     with context.Pool(processes=len(jobs)) as pool:
         outcomes = pool.map(_run, [(job, barrier) for job in jobs])
-    active = Appointment.objects.filter(slot_id=slot_id).exclude(status="cancelled").count()
+    live = Appointment.objects.filter(slot_id=slot_id).exclude(status="cancelled")
+    seats = sorted(live.values_list("seat", flat=True))
+    slot = Slot.objects.get(pk=slot_id)
     counts = Counter(f"{status} {code}" for status, code in outcomes)
-    print(json.dumps({"outcomes": dict(counts), "active_on_slot": active}))
+    print(
+        json.dumps(
+            {
+                "outcomes": dict(counts),
+                "active_on_slot": len(seats),
+                "seats": seats,
+                "slot": {"status": slot.status, "seats_taken": slot.seats_taken},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -247,6 +247,40 @@ ACTIONS = [
         body=lambda w: {"slot": cast(Slot, SlotFactory(clinician=w.doctor)).pk},
         headers={"HTTP_IDEMPOTENCY_KEY": "matrix-key-1"},
     ),
+    # --- the front desk and group sessions (#15) ----------------------------------------
+    Action(
+        "appointment book for patient A (front desk)",
+        "post",
+        lambda w: "/api/v1/appointments/",
+        R(201, 403, 403, 403, 403, 201, 401),
+        body=lambda w: {
+            "slot": cast(Slot, SlotFactory(clinician=w.doctor)).pk,
+            "patient": w.patient_a.pk,
+        },
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-key-front-desk"},
+    ),
+    Action(
+        "appointment book a group seat",
+        "post",
+        lambda w: "/api/v1/appointments/",
+        R(201, 201, 403, 403, 403, 403, 401),
+        body=lambda w: {"slot": cast(Slot, SlotFactory(clinician=w.doctor, capacity=4)).pk},
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-key-group"},
+    ),
+    Action(
+        "availability create (group slot)",
+        "post",
+        lambda w: "/api/v1/availability/",
+        R(403, 403, 201, 201, 201, 403, 401),
+        body=lambda w: {"start": _future(21, 9), "end": _future(21, 10), "capacity": 8},
+    ),
+    Action(
+        "appointment reschedule (A's)",
+        "post",
+        lambda w: f"/api/v1/appointments/{w.open_consultation.appointment_id}/reschedule/",
+        R(200, 404, 200, 404, 404, 200, 401),
+        body=lambda w: {"slot": cast(Slot, SlotFactory(clinician=w.doctor, capacity=3)).pk},
+    ),
     Action(
         "appointment read (A's)",
         "get",

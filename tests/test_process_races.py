@@ -117,9 +117,10 @@ def _wait_for_port(port: int, timeout: float = 15) -> None:
     raise AssertionError(f"pgbouncer did not listen on {port}")
 
 
-def _race(database_url: str, mode: str) -> dict:
+def _race(database_url: str, mode: str, capacity: int = 1) -> dict:
+    command = ["--mode", mode, "--racers", str(RACERS), "--capacity", str(capacity)]
     result = subprocess.run(
-        [sys.executable, "-m", "tests.process_race", "--mode", mode, "--racers", str(RACERS)],
+        [sys.executable, "-m", "tests.process_race", *command],
         cwd=ROOT, env=_env(database_url), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -146,3 +147,20 @@ def test_fifty_processes_race_through_pgbouncer_in_transaction_mode(race_db, pgb
     winner = "201 ok" if mode == "book" else "200 ok"
     assert outcome["outcomes"] == {winner: 1, "409 slot_unavailable": RACERS - 1}
     assert outcome["active_on_slot"] == 1
+
+
+GROUP_CAPACITY = 8
+
+
+@pytest.mark.parametrize("mode", ["book", "reschedule"])
+def test_fifty_processes_race_for_the_eight_seats_of_a_group_slot(race_db, mode):
+    """Exactly ``capacity`` winners, each on a seat of its own; every other racer a 409
+    ``slot_full``; no 5xx. The slot ends full (booked) with its counter at the capacity."""
+    server, name = race_db
+
+    outcome = _race(_url(server, name), mode, capacity=GROUP_CAPACITY)
+
+    winner = "201 ok" if mode == "book" else "200 ok"
+    assert outcome["outcomes"] == {winner: GROUP_CAPACITY, "409 slot_full": RACERS - GROUP_CAPACITY}
+    assert outcome["seats"] == list(range(1, GROUP_CAPACITY + 1))
+    assert outcome["slot"] == {"status": "booked", "seats_taken": GROUP_CAPACITY}

@@ -25,6 +25,7 @@ from scheduling.services._common import require_role
 from scheduling.services.availability import (
     MAX_SLOT_MINUTES,
     MIN_SLOT_MINUTES,
+    check_capacity,
     default_hospital,
     insert_slots,
 )
@@ -155,6 +156,7 @@ def rule_expand(*, rule_id: int) -> RuleExpansion:
                         end=end,
                         mode=rule.mode,
                         hospital_id=rule.hospital_id,
+                        capacity=rule.capacity,
                         rule=rule,
                     )
                 )
@@ -184,9 +186,12 @@ def rule_create(
     buffer_minutes: int = 0,
     mode: str = Mode.IN_PERSON,
     hospital: Hospital | None = None,
+    capacity: int = 1,
 ) -> tuple[AvailabilityRule, RuleExpansion]:
-    """Save a weekly rule (in the clinician's time zone unless given) and expand it."""
+    """Save a weekly rule (in the clinician's time zone unless given) and expand it; each
+    slot it publishes has ``capacity`` seats."""
     require_role(clinician, *CLINICIAN_ROLES)
+    check_capacity(capacity)
     zone_name = time_zone or clinician.time_zone
     problems: dict[str, str] = {}
     try:
@@ -219,6 +224,7 @@ def rule_create(
         valid_until=valid_until,
         mode=mode,
         hospital=hospital or default_hospital(clinician, mode),
+        capacity=capacity,
     )
     audit_record(actor=clinician, action="availability_rule.create", obj=rule)
     return rule, rule_expand(rule_id=rule.pk)
