@@ -48,6 +48,20 @@ def consultation_get_for(*, user: User, consultation_id: int) -> Consultation:
     return consultation
 
 
+def consultation_id_for_appointment(*, user: User, appointment_id: int) -> int:
+    """The id of an appointment's consultation, as ``user`` may see it (a read: every
+    appointment gets its consultation when it is booked)."""
+    found = (
+        consultations_visible_to(user)
+        .filter(appointment_id=appointment_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is None:
+        raise ConsultationNotFound()
+    return found
+
+
 def notes_visible(consultation: Consultation, user: User) -> bool:
     """The consultation's clinician reads the notes; the patient only when shared.
 

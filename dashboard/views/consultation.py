@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from consultations.lifecycle import consultation_is_editable, is_prescriber, may_prescribe
+from consultations.selectors import consultation_id_for_appointment
 from consultations.services import (
     consultation_addendum_add,
-    consultation_ensure_for_appointment,
     consultation_notes_update,
     consultation_status_change,
     prescription_create,
@@ -86,10 +86,15 @@ def consultation(request: HttpRequest, consultation_id: int) -> HttpResponse:
 @require_GET
 @clinician_required
 def appointment_consultation(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    """From an agenda row to its consultation page (created if the event is still queued)."""
-    appointment = appointment_get_for(user=clinician_of(request), appointment_id=appointment_id)
-    found = consultation_ensure_for_appointment(appointment_id=appointment.pk)
-    return redirect("dashboard:consultation", consultation_id=found.pk)
+    """From an agenda row to its consultation page. A GET only reads: the consultation
+    was opened with the booking."""
+    user = clinician_of(request)
+    appointment = appointment_get_for(user=user, appointment_id=appointment_id)
+    try:
+        found = consultation_id_for_appointment(user=user, appointment_id=appointment.pk)
+    except DomainError:
+        return not_found_page(request)
+    return redirect("dashboard:consultation", consultation_id=found)
 
 
 def _back(consultation_id: int) -> HttpResponse:
