@@ -1,19 +1,18 @@
-"""DRF's JSON output, encoded by orjson.
+"""DRF's JSON output, encoded by orjson: the same bytes as DRF's ``JSONRenderer``.
 
-DRF encodes with the standard library's ``json`` through a Python encoder class; on a
-50-row list page that was a tenth of the request. orjson writes the same compact UTF-8
-JSON in C. Whatever orjson does not encode the way DRF does (times, dates, decimals, lazy
-translation strings, sets, …) goes through DRF's own encoder, and U+2028/U+2029 are
-escaped as DRF escapes them, so the bytes are DRF's (tests/core/test_renderers.py).
-A view whose output holds times only as UTC datetimes or as text (the list pages
-written by ``core.serialization.api_datetime_writer``) says so with
+orjson writes compact UTF-8 JSON; whatever it does not encode the way DRF does (times,
+dates, decimals, lazy translation strings, sets, …) goes through DRF's own encoder, and
+U+2028/U+2029 are escaped as DRF escapes them (tests/core/test_renderers.py pins the
+bytes). A view whose output holds times only as UTC datetimes or as text (the list
+pages written by ``core.serialization.api_datetime_writer``) says so with
 ``output_times_are_utc = True``: orjson then writes those times itself, as DRF's encoder
 does (``2026-12-03T09:00:00Z``, microseconds when there are any). Elsewhere every time
 goes to DRF's encoder: orjson would round an offset of seconds (+00:09:21, a historical
 zone's) to minutes.
 
 A pretty-printing request (``Accept: application/json; indent=4``), or a value orjson
-refuses (an integer past 64 bits), is rendered by DRF itself.
+refuses (an integer past 64 bits), is rendered by DRF itself. What it buys:
+docs/performance.md ("What the performance layer buys").
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
-"""Django's PostgreSQL backend, reading ``timestamptz`` values with psycopg's C loader.
+"""Django's PostgreSQL backend, reading ``timestamptz`` values with psycopg's own loader
+(its C one where psycopg's binary package is installed) instead of Django's subclass of
+psycopg's pure-Python one.
 
-Django reads every ``timestamptz`` through a subclass of psycopg's pure-Python loader
-(``BaseTzLoader``: parse, then set the tzinfo to the connection's zone), so psycopg's C
-loader never runs; a 50-row agenda page has 300 of them. With ``USE_TZ`` Django's zone
-is UTC and it keeps the session's ``TimeZone`` at UTC, and there psycopg's C loader
-gives the same values with the same tzinfo (``datetime.timezone.utc``) at a fraction of
-the cost (tests/core/test_postgresql_backend.py compares the two). Any other zone, or
-``USE_TZ = False`` (naive times), keeps Django's loader.
+Contract: where the connection's zone is UTC (``USE_TZ``: Django keeps the session's
+``TimeZone`` at UTC) every value and its tzinfo (``datetime.timezone.utc``) are what
+Django's loader gives, errors included (tests/core/test_postgresql_backend.py compares
+the two). Any other zone, or ``USE_TZ = False`` (naive times), keeps Django's loader.
 
-Selected by ``config/settings.py`` as ``ENGINE = "core.postgresql"`` for PostgreSQL URLs.
+Selected by ``config/settings.py`` as ``ENGINE = "core.postgresql"`` for PostgreSQL URLs
+only: the SQLite demo (``make run``) runs Django's SQLite backend and never loads this
+module. What it buys: docs/performance.md ("What the performance layer buys").
 """
 
 from __future__ import annotations
