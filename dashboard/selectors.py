@@ -60,37 +60,76 @@ def _own_appointments(clinician: User) -> QuerySet[Appointment]:
 
 
 def agenda_for(*, clinician: User, day: date) -> list[Appointment]:
-    """The clinician's appointments of one local day, with patient and consultation."""
+    """The clinician's appointments of one local day, with patient, consultation and slot
+    (a group session's seats)."""
     start, end = day_bounds(day, clinician)
     return list(
         _own_appointments(clinician)
         .filter(start__gte=start, start__lt=end)
-        .select_related("patient", "consultation")
+        .select_related("patient", "consultation", "slot")
         .order_by("start", "id")
     )
 
 
 @dataclass
+class GroupSession:
+    """A group slot (capacity above one) with the appointments holding its seats."""
+
+    slot: Slot
+    attendees: list[Appointment] = field(default_factory=list)
+    kind = "group"
+
+    @property
+    def start(self) -> datetime:
+        return self.slot.start
+
+    @property
+    def end(self) -> datetime:
+        return self.slot.end
+
+    @property
+    def pk(self) -> int:
+        return self.slot.pk
+
+
+@dataclass
 class CalendarDay:
     day: date
-    entries: list[Slot | Appointment] = field(default_factory=list)
+    entries: list[Slot | Appointment | GroupSession] = field(default_factory=list)
 
 
 def week_for(*, clinician: User, week_start: date) -> list[CalendarDay]:
-    """Seven local days of open or blocked slots and appointments (cancelled ones hidden)."""
+    """Seven local days of open or blocked slots, group sessions with their attendees, and
+    appointments (cancelled ones hidden)."""
     start, _ = day_bounds(week_start, clinician)
     _, end = day_bounds(week_start + timedelta(days=6), clinician)
     days = [CalendarDay(week_start + timedelta(days=n)) for n in range(7)]
     slots = slots_list(user=clinician, clinician_id=clinician.pk, start_from=start, start_to=end)
-    free = slots.filter(status__in=[Slot.Status.OPEN, Slot.Status.BLOCKED])
+    shown = slots.filter(
+        Q(status__in=[Slot.Status.OPEN, Slot.Status.BLOCKED])
+        | Q(capacity__gt=1, status=Slot.Status.BOOKED)  # a full group: still its attendees
+    )
     appointments = (
         _own_appointments(clinician)
         .filter(start__gte=start, start__lt=end)
         .exclude(status=Appointment.Status.CANCELLED)
         .select_related("patient")
     )
+    groups: dict[int, GroupSession] = {}
+    entries: list[Slot | Appointment | GroupSession] = []
+    for slot in shown:
+        if slot.capacity > 1:
+            groups[slot.pk] = GroupSession(slot)
+        else:
+            entries.append(slot)
+    for appointment in appointments:
+        group = groups.get(appointment.slot_id)
+        if group is not None:
+            group.attendees.append(appointment)
+        else:
+            entries.append(appointment)
+    entries.extend(groups.values())
     zone = clinician.tzinfo
-    entries: list[Slot | Appointment] = [*free, *appointments]
     for entry in sorted(entries, key=lambda e: (e.start, e.pk)):
         index = (entry.start.astimezone(zone).date() - week_start).days
         if 0 <= index < 7:

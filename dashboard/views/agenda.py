@@ -22,7 +22,7 @@ from core.errors import DomainError
 from dashboard import selectors
 from dashboard.access import clinician_required, not_found_page
 from dashboard.views._common import ACTION_STATUS, Move, clinician_of, moves_allowed, parse_day
-from scheduling.models import Appointment
+from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointment_get_for
 
 
@@ -33,6 +33,9 @@ class AgendaRow:
     actions: list[Move]  # the buttons the consultation lifecycle allows now
     error: str = ""
     announce: bool = False  # the answer to an htmx action: move focus, read the change out
+    # On the first attendee of a group session: the session's slot, for a heading row
+    # with its seats (the attendees follow it, ordered by start like every row).
+    group: Slot | None = None
 
     @property
     def status(self) -> str:
@@ -53,6 +56,18 @@ def _agenda_row(appointment: Appointment, *, actor: User, error: str = "") -> Ag
     return AgendaRow(appointment, consultation, actions, error)
 
 
+def _with_group_headings(rows: list[AgendaRow]) -> list[AgendaRow]:
+    """Mark the first attendee of each group session for its heading row. A clinician's
+    slots never overlap, so the attendees of one session are adjacent in start order."""
+    seen: set[int] = set()
+    for row in rows:
+        slot = row.appointment.slot
+        if slot.capacity > 1 and slot.pk not in seen:
+            seen.add(slot.pk)
+            row.group = slot
+    return rows
+
+
 @require_GET
 @clinician_required
 def agenda(request: HttpRequest) -> HttpResponse:
@@ -60,7 +75,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
     today = selectors.today_for(user)
     day = parse_day(request.GET.get("day"), today)
     appointments = selectors.agenda_for(clinician=user, day=day)
-    rows = [_agenda_row(a, actor=user) for a in appointments]
+    rows = _with_group_headings([_agenda_row(a, actor=user) for a in appointments])
     context = {
         "day": day,
         "today": today,
