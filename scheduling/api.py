@@ -37,6 +37,9 @@ from scheduling.serializers import (
     AvailabilityCreateOutput,
     RuleCreateInput,
     RuleCreateOutput,
+    SeriesBookInput,
+    SeriesCancelInput,
+    SeriesOutput,
     SlotOutput,
     appointment_rows_output,
     slot_rows_output,
@@ -382,3 +385,96 @@ class AppointmentTasksApi(APIView):
             jobs_for_subject(subject=appointment), request, view=self
         )
         return paginator.get_paginated_response(JobOutput(page, many=True).data)
+
+
+# --- recurring series ------------------------------------------------------------------
+
+
+SERIES_ID = _path_id("series_id")
+
+
+def _series_response(series_id: int, *, user: User, code: int = 200) -> Response:
+    # Re-read through the access selector: the body lists every occurrence, loaded at once.
+    series = selectors.series_get_for(user=user, series_id=series_id)
+    return Response(SeriesOutput(series, context={"viewer": user}).data, status=code)
+
+
+class AppointmentSeriesApi(APIView):
+    """``GET`` lists the series you may see; ``POST`` books one (patients)."""
+
+    @extend_schema(
+        operation_id="appointment_series_list",
+        responses={200: SeriesOutput(many=True)},
+        description="Patients see their own series, clinicians theirs, staff all; newest "
+        "first, each with its occurrences.",
+    )
+    def get(self, request: Request) -> Response:
+        user = signed_in(request)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(selectors.series_list(user=user), request, view=self)
+        body = SeriesOutput(page, many=True, context={"viewer": user}).data
+        return paginator.get_paginated_response(body)
+
+    @extend_schema(
+        operation_id="appointment_series_book",
+        parameters=[IDEMPOTENCY_KEY],
+        request=SeriesBookInput,
+        responses={
+            201: SeriesOutput,
+            **ERRORS,
+            422: OpenApiResponse(description="The Idempotency-Key was used with another body."),
+        },
+        description="Book `count` occurrences of the slot's local wall-clock start (the "
+        "clinician's time zone) every `interval` weeks, in one transaction. "
+        "`on_conflict=fail`: any unbookable occurrence → 409 `series_conflict` with every "
+        "conflict in `details.conflicts` ({index, start, code}), nothing booked. `skip`: "
+        "the others are booked, the unbookable ones listed in `skipped`.",
+    )
+    @idempotent(required=True)
+    def post(self, request: Request) -> Response:
+        require_role(request.user, Role.PATIENT)
+        data = validated(SeriesBookInput, request.data)
+        user = signed_in(request)
+        booked = services.series_book(
+            patient=user,
+            slot_id=data["slot"],
+            count=data["count"],
+            interval_weeks=data["interval"],
+            reason=data["reason"],
+            on_conflict=data["on_conflict"],
+        )
+        return _series_response(booked.series.pk, user=user, code=status.HTTP_201_CREATED)
+
+
+class AppointmentSeriesDetailApi(APIView):
+    @extend_schema(
+        operation_id="appointment_series_retrieve",
+        parameters=[SERIES_ID],
+        responses={200: SeriesOutput, 404: ERRORS[404]},
+    )
+    def get(self, request: Request, series_id: int) -> Response:
+        return _series_response(series_id, user=signed_in(request))
+
+
+class AppointmentSeriesCancelApi(APIView):
+    @extend_schema(
+        operation_id="appointment_series_cancel",
+        parameters=[SERIES_ID, OPTIONAL_IDEMPOTENCY_KEY],
+        request=SeriesCancelInput,
+        responses={200: SeriesOutput, **ERRORS},
+        description="Cancel the occurrence `from` (an appointment of the series) and every "
+        "later one, or all when `from` is absent; each slot's seat is freed. One refusal "
+        "(a patient past the cut-off: 409 `change_cutoff_passed`) cancels nothing; nothing "
+        "left to cancel is 409 `series_not_active`.",
+    )
+    @idempotent(required=False)
+    def post(self, request: Request, series_id: int) -> Response:
+        data = validated(SeriesCancelInput, request.data)
+        user = signed_in(request)
+        services.series_cancel(
+            actor=user,
+            series_id=series_id,
+            from_appointment_id=data.get("from"),
+            reason=data["reason"],
+        )
+        return _series_response(series_id, user=user)

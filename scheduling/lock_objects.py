@@ -1,6 +1,7 @@
 """Every row lock of scheduling is taken here, always in one order.
 
-The order is: appointment → slots (ascending id) → person rows (ascending id).
+The order is: series → appointments (ascending id) → slots (ascending id) → person
+rows (ascending id).
 Every service that locks more than one kind of row follows it, so two transactions
 can wait for each other but never deadlock. On SQLite ``select_for_update`` is a
 no-op and the database serialises writers instead.
@@ -17,7 +18,7 @@ from django.db.models import QuerySet
 from accounts.models import User
 from core.db import is_postgres
 from core.sql import one_row
-from scheduling.models import Appointment, Slot
+from scheduling.models import Appointment, AppointmentSeries, Slot
 
 
 def appointment_lock(
@@ -26,6 +27,21 @@ def appointment_lock(
     """Lock one appointment, taken from ``queryset`` (the caller's visible set)."""
     base = queryset if queryset is not None else Appointment.objects.all()
     return base.select_for_update().filter(pk=appointment_id).first()
+
+
+def series_lock(
+    series_id: int, *, queryset: QuerySet[AppointmentSeries] | None = None
+) -> AppointmentSeries | None:
+    """Lock one series, taken from ``queryset`` (the caller's visible set)."""
+    base = queryset if queryset is not None else AppointmentSeries.objects.all()
+    return base.select_for_update(of=("self",)).filter(pk=series_id).first()
+
+
+def appointments_lock(appointment_ids: Iterable[int]) -> dict[int, Appointment]:
+    """Lock appointments in ascending id order (a series' occurrences)."""
+    ids = sorted(set(appointment_ids))
+    rows = Appointment.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    return {appointment.pk: appointment for appointment in rows}
 
 
 def slots_lock(slot_ids: Iterable[int]) -> dict[int, Slot]:

@@ -6,14 +6,14 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
 from core.errors import NotFound
 from core.sql import ListQuery, Values
-from scheduling.errors import AppointmentNotFound
-from scheduling.models import Appointment, Slot
+from scheduling.errors import AppointmentNotFound, SeriesNotFound
+from scheduling.models import Appointment, AppointmentSeries, Slot
 
 
 def _role(user: User) -> str | None:
@@ -72,6 +72,41 @@ def appointment_get_for(*, user: User, appointment_id: int) -> Appointment:
 
 def appointments_list(*, user: User) -> QuerySet[Appointment]:
     return _with_relations(appointments_visible_to(user)).order_by("start", "id")
+
+
+# --- recurring series -----------------------------------------------------------------
+
+
+def series_visible_to(user: User) -> QuerySet[AppointmentSeries]:
+    """The series rule, as the appointments': patients their own, clinicians theirs, staff
+    all. No joins, so services can lock rows straight from it."""
+    role, values = _visibility(user)
+    if role == Role.STAFF:
+        return AppointmentSeries.objects.all()
+    if role in CLINICIAN_ROLES:
+        return AppointmentSeries.objects.filter(clinician_id=values["viewer"])
+    if role == Role.PATIENT:
+        return AppointmentSeries.objects.filter(patient_id=values["viewer"])
+    return AppointmentSeries.objects.none()
+
+
+def _series_with_occurrences(queryset: QuerySet[AppointmentSeries]) -> QuerySet[AppointmentSeries]:
+    """With both people and every occurrence (its slot and people) in two more queries."""
+    occurrences = _with_relations(Appointment.objects.all()).order_by("start", "id")
+    return queryset.select_related("patient", "clinician").prefetch_related(
+        Prefetch("appointments", queryset=occurrences)
+    )
+
+
+def series_get_for(*, user: User, series_id: int) -> AppointmentSeries:
+    series = _series_with_occurrences(series_visible_to(user)).filter(pk=series_id).first()
+    if series is None:
+        raise SeriesNotFound()
+    return series
+
+
+def series_list(*, user: User) -> QuerySet[AppointmentSeries]:
+    return _series_with_occurrences(series_visible_to(user)).order_by("-created_at", "-id")
 
 
 # --- the API's lists, as core.sql.ListQuery: compiled once per shape -------------------

@@ -11,9 +11,23 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Hospital, Role, User
-from core.fields import MAX_ID, StrictInput, StrictIntegerField
+from core.fields import (
+    MAX_ID,
+    IdField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictInput,
+    StrictIntegerField,
+)
 from core.serialization import DatetimeWriter, api_datetime, api_datetime_writer
-from scheduling.models import MAX_CAPACITY, Appointment, AvailabilityRule, Mode, Slot
+from scheduling.models import (
+    MAX_CAPACITY,
+    Appointment,
+    AppointmentSeries,
+    AvailabilityRule,
+    Mode,
+    Slot,
+)
 from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, SLOT_ROW_COLUMNS
 
 
@@ -243,6 +257,7 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
             "id",
             "slot",
             "previous_slot",
+            "series",
             "patient",
             "clinician",
             "start",
@@ -276,6 +291,7 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
             "id": instance.pk,
             "slot": instance.slot_id,
             "previous_slot": instance.previous_slot_id,
+            "series": instance.series_id,
             "patient": person_dict(instance.patient),
             "clinician": person_dict(instance.clinician),
             "start": api_datetime(instance.start, zone),
@@ -291,6 +307,101 @@ class AppointmentOutput(serializers.ModelSerializer[Appointment]):
             "cancellation_reason": instance.cancellation_reason,
             "created_at": api_datetime(instance.created_at, zone),
             "updated_at": api_datetime(instance.updated_at, zone),
+        }
+
+
+# --- recurring series -------------------------------------------------------------------
+
+
+class SeriesBookInput(StrictInput):
+    slot = IdField(help_text="The first occurrence's slot.")
+    interval = StrictIntegerField(
+        default=1, min_value=1, max_value=4, help_text="Weeks between occurrences (1-4)."
+    )
+    count = StrictIntegerField(min_value=2, max_value=26, help_text="Occurrences (2-26).")
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+    on_conflict = StrictChoiceField(
+        choices=AppointmentSeries.OnConflict.choices,
+        default=AppointmentSeries.OnConflict.FAIL,
+        help_text="fail: one unbookable occurrence books nothing (409 `series_conflict`); "
+        "skip: the others are booked and the unbookable ones listed in `skipped`.",
+    )
+
+
+class SeriesCancelInput(StrictInput):
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+# ``from`` is a Python keyword: declared here so the body's key is exactly ``from``.
+SeriesCancelInput._declared_fields["from"] = IdField(
+    required=False,
+    allow_null=True,
+    help_text="Cancel this occurrence (an appointment of the series) and every later one; "
+    "absent: all of them.",
+)
+
+
+class SeriesConflictOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="0-based position in the series.")
+    start = serializers.DateTimeField()
+    code = serializers.CharField(
+        help_text="no_slot, slot_unavailable, slot_full, patient_overlap, "
+        "booking_notice_too_short, booking_beyond_horizon."
+    )
+
+
+class SeriesOutput(serializers.ModelSerializer[AppointmentSeries]):
+    patient = PersonOutput()
+    clinician = PersonOutput()
+    interval = serializers.IntegerField(source="interval_weeks")
+    appointments = AppointmentOutput(many=True)
+    skipped = SeriesConflictOutput(many=True)
+
+    class Meta:
+        model = AppointmentSeries
+        fields = [
+            "id",
+            "patient",
+            "clinician",
+            "interval",
+            "count",
+            "time_zone",
+            "first_start",
+            "reason",
+            "on_conflict",
+            "status",
+            "appointments",
+            "skipped",
+            "created_by",
+            "created_at",
+            "cancelled_at",
+            "cancelled_by",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: AppointmentSeries) -> dict[str, Any]:
+        zone = timezone.get_current_timezone()
+        appointments = AppointmentOutput(context=self.context)
+        return {
+            "id": instance.pk,
+            "patient": person_dict(instance.patient),
+            "clinician": person_dict(instance.clinician),
+            "interval": instance.interval_weeks,
+            "count": instance.count,
+            "time_zone": instance.time_zone,
+            "first_start": api_datetime(instance.first_start, zone),
+            "reason": instance.reason,
+            "on_conflict": instance.on_conflict,
+            "status": instance.status,
+            "appointments": [
+                appointments.to_representation(appointment)
+                for appointment in instance.appointments.all()
+            ],
+            "skipped": instance.skipped,
+            "created_by": instance.created_by_id,
+            "created_at": api_datetime(instance.created_at, zone),
+            "cancelled_at": api_datetime(instance.cancelled_at, zone),
+            "cancelled_by": instance.cancelled_by_id,
         }
 
 
@@ -310,7 +421,7 @@ def _picker(columns: Sequence[str], names: Sequence[str]) -> Callable[[Sequence[
 _appointment_row = _picker(
     APPOINTMENT_ROW_COLUMNS,
     (
-        "id", "slot_id", "previous_slot_id",
+        "id", "slot_id", "previous_slot_id", "series_id",
         "patient_id", "patient__first_name", "patient__last_name", "patient__role",
         "clinician_id", "clinician__first_name", "clinician__last_name", "clinician__role",
         "start", "end", "slot__mode", "slot__hospital_id", "status", "reason", "notes",
@@ -322,7 +433,7 @@ _appointment_row = _picker(
 
 def _row_output(row: Sequence[Any], when: DatetimeWriter, *, hide_notes: bool) -> dict[str, Any]:
     (
-        pk, slot, previous_slot,
+        pk, slot, previous_slot, series,
         patient, patient_first, patient_last, patient_role,
         clinician, clinician_first, clinician_last, clinician_role,
         start, end, mode, hospital, status, reason, notes,
@@ -332,6 +443,7 @@ def _row_output(row: Sequence[Any], when: DatetimeWriter, *, hide_notes: bool) -
         "id": pk,
         "slot": slot,
         "previous_slot": previous_slot,
+        "series": series,
         "patient": _person(patient, patient_first, patient_last, patient_role),
         "clinician": _person(clinician, clinician_first, clinician_last, clinician_role),
         "start": when(start),

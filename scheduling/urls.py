@@ -52,6 +52,17 @@ urlpatterns = [
         api.AppointmentConfirmApi.as_view(),
         name="appointment-confirm",
     ),
+    path("appointment-series/", api.AppointmentSeriesApi.as_view(), name="appointment-series"),
+    path(
+        "appointment-series/<pk64:series_id>/",
+        api.AppointmentSeriesDetailApi.as_view(),
+        name="appointment-series-detail",
+    ),
+    path(
+        "appointment-series/<pk64:series_id>/cancel/",
+        api.AppointmentSeriesCancelApi.as_view(),
+        name="appointment-series-cancel",
+    ),
     path(
         "tasks/appointments/<pk64:appointment_id>/",
         api.AppointmentTasksApi.as_view(),

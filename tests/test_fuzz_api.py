@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.wsgi import application
+from scheduling.models import AppointmentSeries
 from tests.factories import (
     AppointmentFactory,
     DoctorFactory,
@@ -67,6 +68,10 @@ def world(db, keep_test_connection):
     staff = StaffFactory()
     appointment = AppointmentFactory(patient=patient, slot__clinician=doctor)
     open_slot = SlotFactory(clinician=doctor)
+    series = AppointmentSeries.objects.create(
+        patient=patient, clinician=doctor, count=2, first_start=appointment.start, time_zone="UTC"
+    )
+    AppointmentFactory(patient=patient, slot__clinician=doctor, series=series)
     return {
         "callers": {"patient": patient, "doctor": doctor, "staff": staff},
         "headers": {name: bearer(user) for name, user in
@@ -78,6 +83,7 @@ def world(db, keep_test_connection):
             "patient_id": patient.pk,
             "clinician_id": doctor.pk,
             "hospital_id": hospital.pk,
+            "series_id": series.pk,
         },
     }  # fmt: skip
 

@@ -87,6 +87,35 @@ def _prescription(world: World) -> dict[str, Any]:
     }
 
 
+def _weekly_slots(clinician: Any, weeks: int = 2) -> list[Slot]:
+    """Open slots at one time of day a week apart, about 40 days ahead, clear of every
+    appointment already there (the world's appointments move a day further per call)."""
+    from scheduling.models import Appointment
+
+    start = timezone.now().replace(hour=10, minute=0, second=0, microsecond=0)
+    start += timedelta(days=40)
+    while any(
+        Appointment.objects.filter(
+            start__lt=moment + timedelta(minutes=30), end__gt=moment
+        ).exists()
+        for moment in (start + timedelta(weeks=week) for week in range(weeks))
+    ):
+        start += timedelta(hours=1)
+    return [
+        cast(Slot, SlotFactory(clinician=clinician, start=start + timedelta(weeks=week),
+                               end=start + timedelta(weeks=week, minutes=30)))
+        for week in range(weeks)
+    ]  # fmt: skip
+
+
+def _series_of_a(world: World) -> int:
+    """A weekly series of two between patient A and the doctor."""
+    from scheduling.services import series_book
+
+    first = _weekly_slots(world.doctor)[0]
+    return series_book(patient=world.patient_a, slot_id=first.pk, count=2).series.pk
+
+
 # R(patient A, patient B, doctor of A, unrelated doctor, psychologist of A, staff, anonymous)
 ACTIONS = [
     # --- clinical records (this issue) --------------------------------------------------
@@ -305,6 +334,33 @@ ACTIONS = [
         "get",
         lambda w: f"/api/v1/clinicians/{w.doctor.pk}/appointments/",
         R(200, 200, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "appointment series list",
+        "get",
+        lambda w: "/api/v1/appointment-series/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "appointment series book",
+        "post",
+        lambda w: "/api/v1/appointment-series/",
+        R(201, 201, 403, 403, 403, 403, 401),
+        body=lambda w: {"slot": _weekly_slots(w.doctor)[0].pk, "count": 2},
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-series-1"},
+    ),
+    Action(
+        "appointment series read (A's)",
+        "get",
+        lambda w: f"/api/v1/appointment-series/{_series_of_a(w)}/",
+        R(200, 404, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "appointment series cancel (A's)",
+        "post",
+        lambda w: f"/api/v1/appointment-series/{_series_of_a(w)}/cancel/",
+        R(200, 404, 200, 404, 404, 200, 401),
+        body=lambda w: {},
     ),
     Action(
         "audit log", "get", lambda w: "/api/v1/audit-events/", R(403, 403, 403, 403, 403, 200, 401)

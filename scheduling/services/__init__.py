@@ -4,6 +4,7 @@
 * ``rules``: weekly rules and their expansion into slots;
 * ``policy``: booking notice, horizon and the patient's change cut-off;
 * ``booking``: booking a slot (the hot path);
+* ``series``: recurring series, booked and cancelled as a whole;
 * ``appointments``: what happens to an appointment after booking (the rules of which
   are ``scheduling.lifecycle``).
 
@@ -33,6 +34,7 @@ from scheduling.services.policy import (
     booking_policy_from_overrides,
 )
 from scheduling.services.rules import RuleExpansion, rule_create, rule_expand
+from scheduling.services.series import SeriesBooking, series_book, series_cancel
 
 __all__ = [
     "MAX_PUBLISH_AHEAD",
@@ -41,6 +43,7 @@ __all__ = [
     "MIN_SLOT_MINUTES",
     "BookingPolicy",
     "RuleExpansion",
+    "SeriesBooking",
     "appointment_book",
     "appointment_cancel",
     "appointment_complete",
@@ -52,6 +55,8 @@ __all__ = [
     "booking_policy_from_overrides",
     "rule_create",
     "rule_expand",
+    "series_book",
+    "series_cancel",
     "slot_create",
     "slot_withdraw",
 ]
