@@ -5,18 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from core.admin_tools import ReadAuditedAdmin
 from scheduling import services
 from scheduling.admin._common import ServiceWriteAdmin, actor_of, apply_to_each
 from scheduling.admin.front_desk import CancelForm, FrontDeskAdmin
 from scheduling.models import Appointment
+from scheduling.services.series import series_cancel
+
+
+class InSeriesFilter(admin.SimpleListFilter):
+    title = "series"
+    parameter_name = "in_series"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Part of a series"), ("no", "Single appointment")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Appointment]
+    ) -> QuerySet[Appointment]:
+        if self.value() == "yes":
+            return queryset.filter(series__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(series__isnull=True)
+        return queryset
 
 
 @admin.register(Appointment)
@@ -32,10 +51,11 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
         "status",
         "slot_mode",
         "seat_of_capacity",
+        "series_link",
         "confirmed_at",
         "cancelled_at",
     )
-    list_filter = ("status", "slot__mode", "clinician__role", "slot__hospital")
+    list_filter = ("status", InSeriesFilter, "slot__mode", "clinician__role", "slot__hospital")
     search_fields = (
         "=id",
         "patient__email",
@@ -51,6 +71,7 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
     actions = (
         "confirm",
         "cancel_with_reason",
+        "cancel_series_from_here",
         "mark_completed",
         "mark_no_show",
     )
@@ -59,6 +80,7 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
         "clinician",
         "slot",
         "seat",
+        "series",
         "previous_slot",
         "start",
         "end",
@@ -84,6 +106,13 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
         """ "3 of 8" in a group session; blank for a one-to-one visit."""
         capacity = obj.slot.capacity
         return f"{obj.seat} of {capacity}" if capacity > 1 else ""
+
+    @admin.display(description="Series", ordering="series")
+    def series_link(self, obj: Appointment) -> str:
+        if obj.series_id is None:
+            return ""
+        url = reverse("admin:scheduling_appointmentseries_change", args=[obj.series_id])
+        return format_html('<a href="{}">Series #{}</a>', url, obj.series_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Not Django's add form: staff book on the front desk's page (``book_view``),
@@ -139,6 +168,25 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
             queryset,
             lambda pk: services.appointment_confirm(actor=actor, appointment_id=pk),
             "Confirmed",
+        )
+
+    @admin.action(description="Cancel this and the following occurrences of its series")
+    def cancel_series_from_here(
+        self, request: HttpRequest, queryset: QuerySet[Appointment]
+    ) -> None:
+        actor = actor_of(request)
+        starts = dict(queryset.filter(series__isnull=False).values_list("pk", "series_id"))
+        single = queryset.filter(series__isnull=True).count()
+        if single:
+            self.message_user(
+                request, f"{single} selected appointment(s) belong to no series.", messages.ERROR
+            )
+        apply_to_each(
+            self,
+            request,
+            queryset.filter(pk__in=list(starts)),
+            lambda pk: series_cancel(actor=actor, series_id=starts[pk], from_appointment_id=pk),
+            "Cancelled from the selected occurrence on, in series of",
         )
 
     @admin.action(description="Mark selected appointments completed")
