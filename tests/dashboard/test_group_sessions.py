@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from scheduling import services
 from scheduling.models import Slot
+from scheduling.services.series import series_book
 from tests.dashboard.conftest import local_today_at
 from tests.factories import PatientFactory, SlotFactory
 
@@ -130,3 +131,34 @@ class TestWeek:
         html = web(psychologist).get(f"/dashboard/week/?start={start.date().isoformat()}")
 
         assert "0 attending, 6 of 6 seats left" in html.content.decode()
+
+
+class TestSeries:
+    def test_series_occurrences_are_marked_on_the_agenda_and_the_week(
+        self, web, psychologist, patient, frozen_now
+    ):
+        # given a weekly series of three from tomorrow 10:00 local, and a single visit
+        start = local_today_at(psychologist, 10) + timedelta(days=1)
+        first = SlotFactory.create(
+            clinician=psychologist, start=start, end=start + timedelta(minutes=50)
+        )
+        for week in (1, 2):
+            later = start + timedelta(weeks=week)
+            SlotFactory.create(
+                clinician=psychologist, start=later, end=later + timedelta(minutes=50)
+            )
+        series_book(patient=patient, slot_id=first.pk, count=3)
+        single = SlotFactory.create(
+            clinician=psychologist, start=start + timedelta(hours=2), end=start + timedelta(hours=3)
+        )
+        services.appointment_book(patient=PatientFactory.create(), slot_id=single.pk)
+        client = web(psychologist)
+
+        # when the psychologist opens that day and the week after
+        day = client.get(f"/dashboard/?day={start.date().isoformat()}").content.decode()
+        next_week = (start + timedelta(weeks=1)).date().isoformat()
+        week = client.get(f"/dashboard/week/?start={next_week}").content.decode()
+
+        # then the occurrence is badged, the single visit is not
+        assert day.count('<span class="badge series">Weekly series</span>') == 1
+        assert week.count('<span class="badge series">Weekly series</span>') == 2  # + legend
