@@ -354,6 +354,9 @@ class SeriesOutput(serializers.ModelSerializer[AppointmentSeries]):
     patient = PersonOutput()
     clinician = PersonOutput()
     interval = serializers.IntegerField(source="interval_weeks")
+    # A plain string in the schema: an enum here would collide with the other "status"
+    # enums' component name.
+    status = serializers.CharField(help_text="active, or cancelled once none is active.")
     appointments = AppointmentOutput(many=True)
     skipped = SeriesConflictOutput(many=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from core.audit import audit_record
@@ -159,6 +160,26 @@ def _an_appointments_jobs() -> Scenario:
     )
 
 
+def _a_patients_series() -> Scenario:
+    from scheduling.models import AppointmentSeries
+
+    patient: Any = PatientFactory()
+
+    def add() -> object:
+        doctor = DoctorFactory()
+        series = AppointmentSeries.objects.create(
+            patient=patient, clinician=doctor, count=2, first_start=timezone.now(), time_zone="UTC"
+        )
+        for _ in range(2):
+            AppointmentFactory(
+                patient=patient, slot__clinician=doctor, slot__hospital=HospitalFactory(),
+                series=series,
+            )  # fmt: skip
+        return series
+
+    return Scenario(viewer=patient, add=add)
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "/api/v1/appointments/": _appointments_of_a_clinician,
     "/api/v1/availability/": _open_slots,
@@ -171,6 +192,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "/api/v1/lab-results/": _lab_results,
     "/api/v1/audit-events/": _audit_events,
     "/api/v1/tasks/appointments/{appointment_id}/": _an_appointments_jobs,
+    "/api/v1/appointment-series/": _a_patients_series,
 }
 
 LIST_ENDPOINTS = discovered_list_endpoints()
