@@ -166,7 +166,7 @@ def _a_patients_series() -> Scenario:
     patient: Any = PatientFactory()
 
     def add() -> object:
-        doctor = DoctorFactory()
+        doctor: Any = DoctorFactory()
         series = AppointmentSeries.objects.create(
             patient=patient, clinician=doctor, count=2, first_start=timezone.now(), time_zone="UTC"
         )
