@@ -439,14 +439,16 @@ class TestConsultation:
         assert response.status_code == 400
         assert not Prescription.objects.exists()
 
-    def test_an_agenda_row_opens_its_consultation_creating_it_if_needed(
+    def test_an_agenda_row_opens_the_consultation_its_booking_opened(
         self, web, psychologist, patient, frozen_now
     ):
+        # given a visit and the consultation its booking opened (a GET creates none:
+        # tests/dashboard/test_no_get_writes.py)
         appointment = book(psychologist, patient, start=frozen_now + timedelta(hours=3))
+        consultation = Consultation.objects.create(appointment=appointment)
 
         response = web(psychologist).get(f"/dashboard/appointments/{appointment.pk}/consultation/")
 
-        consultation = Consultation.objects.get(appointment=appointment)
         assert response["Location"] == f"/dashboard/consultations/{consultation.pk}/"
 
     def test_unknown_move_is_404(self, web, psychologist, patient, frozen_now):
