@@ -130,6 +130,8 @@ def group_and_series_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
         )
     if "series_c16" in r:
         series = r["series_c16"]
+        partial = r.get("partial_series")
+        out.append(("zero partial series (whole or absent)", partial == 0, str(partial)))
         out.append(
             _ratio(
                 f"series c16 p95 ≤ {SERIES_P95_LIMIT:g}x booking c16 p95",

@@ -42,6 +42,7 @@ WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "sync")
 THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 1))
 DURATION = int(os.environ.get("BENCH_SECONDS", 8))
 WRK_THREADS = 2
+SERIES_COUNT = 4  # occurrences per series request (benchmarks/seed.py seeds that many weeks)
 
 
 def app_env(**extra: str) -> dict[str, str]:
@@ -248,13 +249,42 @@ def prepare_pgbench() -> None:
     sh(["pgbench", "-i", "-q", "-s", "10", f"{PG}/carebook_pgbench"])
 
 
+def count_of(sql: str) -> int:
+    """One number from the benchmark database."""
+    return int(sh(["psql", f"{PG}/{DB_NAME}", "-tAc", sql]).strip())
+
+
+# The live appointments of each slot, beside the slot's capacity.
+_HELD = (
+    "SELECT a.slot_id, s.capacity, count(*) AS held FROM scheduling_appointment a "
+    "JOIN scheduling_slot s ON s.id = a.slot_id WHERE a.status <> 'cancelled' "
+    "GROUP BY a.slot_id, s.capacity"
+)
+
+
 def double_bookings() -> int:
-    out = sh([
-        "psql", f"{PG}/{DB_NAME}", "-tAc",
-        "SELECT count(*) FROM (SELECT slot_id FROM scheduling_appointment "
-        "WHERE status <> 'cancelled' GROUP BY slot_id HAVING count(*) > 1) AS d",
-    ])  # fmt: skip
-    return int(out.strip())
+    """One-seat slots held by more than one live appointment."""
+    return count_of(f"SELECT count(*) FROM ({_HELD}) AS h WHERE capacity = 1 AND held > 1")
+
+
+def over_capacity() -> int:
+    """Slots (group sessions included) with more live appointments than seats."""
+    return count_of(f"SELECT count(*) FROM ({_HELD}) AS h WHERE held > capacity")
+
+
+def partial_series() -> int:
+    """Series (booked with on_conflict=fail, none cancelled here) whose live appointments
+    are not exactly their count: a series is whole or absent."""
+    return count_of(
+        "SELECT count(*) FROM scheduling_appointmentseries s WHERE s.count <> ("
+        "SELECT count(*) FROM scheduling_appointment a "
+        "WHERE a.series_id = s.id AND a.status <> 'cancelled')"
+    )
+
+
+def group_slots_full() -> int:
+    """Group slots the storm filled to the last seat: the storm raced for real seats."""
+    return count_of(f"SELECT count(*) FROM ({_HELD}) AS h WHERE capacity > 1 AND held = capacity")
 
 
 def lines(name: str) -> str:
@@ -274,9 +304,16 @@ def run_app_scenarios(results: dict[str, Any]) -> None:
             results[f"booking_c{c}"] = wrk(
                 "booking.lua", c, lines(f"book_c{c}"), "2", server=server
             )
+            # A weekly series of SERIES_COUNT: one request books that many appointments.
+            results[f"series_c{c}"] = wrk(
+                "series.lua", c, lines(f"series_c{c}"), "2", str(SERIES_COUNT), server=server
+            )
         results["booking_losers_c16"] = wrk(
             "booking.lua", 16, lines("book_c4"), "2", hot_slot, server=server
         )
+        # 16 connections asking for seats of capacity-8 group slots, ten asks per slot in a
+        # row: eight 201, then 409 slot_full, under real contention for the same rows.
+        results["group_storm_c16"] = wrk("booking.lua", 16, lines("group_c16"), "2", server=server)
     # Audit on and off, interleaved three times: run-to-run noise on a small machine
     # (±15 %) is of the order of the difference measured, so each side merges three runs.
     # Each side's 6,000 input lines split over wrk's 2 threads; a round starts 1,000 lines
@@ -378,6 +415,9 @@ def main() -> None:
     print("== API scenarios through gunicorn", flush=True)
     run_app_scenarios(results)
     results["double_bookings"] = double_bookings()
+    results["over_capacity"] = over_capacity()
+    results["group_slots_full"] = group_slots_full()
+    results["partial_series"] = partial_series()
     results["import"] = import_ratio()
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     (BENCH / "results.json").write_text(json.dumps(results, indent=2))

@@ -1,4 +1,6 @@
-"""Load realistic benchmark data fast: 1,000 clinicians, 100,000 slots, 50,000 appointments.
+"""Load realistic benchmark data fast: 1,000 clinicians, 100,000 slots, 50,000 appointments,
+plus the group sessions (one capacity-8 slot per clinician) and the weekly slots the series
+scenario books.
 
 Run by benchmarks/run.py in a subprocess with the benchmark database's environment.
 Writes the request inputs for wrk (tokens, slot ids, keys) to benchmarks/.work/.
@@ -32,6 +34,17 @@ BOOKED_PER_CLINICIAN = 50
 SEED_PATIENTS = 10_000
 STORM_PATIENTS = int(os.environ.get("BENCH_STORM_PATIENTS", 24_000))
 COLLISION_EVERY = 10  # one request in ten targets a slot another request already took
+# Group sessions: one slot of GROUP_CAPACITY seats per clinician, all at one time (day 12,
+# after the one-to-one slots' days), each asked for by GROUP_ASKS distinct patients in a
+# row, so concurrent requests race for the same seats: GROUP_CAPACITY win, the rest 409.
+GROUP_CAPACITY = 8
+GROUP_ASKS = 10
+GROUP_DAY = 12
+# Series: weekly slots at 15:00 UTC (the clinicians' zone) on SERIES_STARTS consecutive
+# days from day 14, SERIES_COUNT weeks each; one series request books one such column.
+SERIES_COUNT = 4
+SERIES_STARTS = 3
+SERIES_DAY = 14
 WORK = Path(__file__).resolve().parent / ".work"
 BATCH = 5_000
 
@@ -93,6 +106,42 @@ def create_appointments(
     Appointment.objects.bulk_create(rows, batch_size=BATCH)
 
 
+def create_group_slots(clinician_ids: list[int], base: datetime) -> list[int]:
+    """One capacity-GROUP_CAPACITY slot per clinician, on GROUP_DAY at 09:00 UTC."""
+    start = base + timedelta(days=GROUP_DAY)
+    rows = [
+        Slot(
+            clinician_id=cid,
+            start=start,
+            end=start + timedelta(minutes=90),
+            capacity=GROUP_CAPACITY,
+        )
+        for cid in clinician_ids
+    ]
+    return [slot.pk for slot in Slot.objects.bulk_create(rows, batch_size=BATCH)]
+
+
+def series_start(base: datetime, day: int, week: int) -> datetime:
+    return base + timedelta(days=SERIES_DAY + day + 7 * week, hours=6)  # 15:00 UTC
+
+
+def create_series_slots(clinician_ids: list[int], base: datetime) -> list[int]:
+    """SERIES_STARTS columns of SERIES_COUNT weekly slots per clinician; returns the
+    first slot of each column (what a series request names)."""
+    rows = [
+        Slot(
+            clinician_id=cid,
+            start=series_start(base, day, week),
+            end=series_start(base, day, week) + timedelta(minutes=50),
+        )
+        for cid in clinician_ids
+        for day in range(SERIES_STARTS)
+        for week in range(SERIES_COUNT)
+    ]
+    created = Slot.objects.bulk_create(rows, batch_size=BATCH)
+    return [slot.pk for n, slot in enumerate(created) if n % SERIES_COUNT == 0]
+
+
 def token(user_id: int) -> str:
     return str(AccessToken.for_user(User(pk=user_id, role=Role.PATIENT)))
 
@@ -112,6 +161,25 @@ def write_booking_inputs(
             taken.append(slot)
         lines.append(f"{token(patient)} {slot} {name}-{n}")
     (WORK / f"{name}.txt").write_text("\n".join(lines) + "\n")
+
+
+def write_group_inputs(patients: list[int], group_slots: list[int]) -> None:
+    """Lines of 'token slot key': GROUP_ASKS lines per group slot in a row, each a
+    different patient (all the group slots share one time: no patient asks twice)."""
+    lines = [
+        f"{token(patients[n * GROUP_ASKS + ask])} {slot} group-{n}-{ask}"
+        for n, slot in enumerate(group_slots[: len(patients) // GROUP_ASKS])
+        for ask in range(GROUP_ASKS)
+    ]
+    (WORK / "group_c16.txt").write_text("\n".join(lines) + "\n")
+
+
+def write_series_inputs(
+    name: str, patients: list[int], first_slots: list[int], rng: random.Random
+) -> None:
+    """Lines of 'token first-slot key', one patient each; every COLLISION_EVERY-th line
+    names a column another line books already (409 series_conflict: nothing booked)."""
+    write_booking_inputs(name, patients, first_slots, rng)
 
 
 def write_read_inputs(patients: list[int], clinicians: list[int], base: datetime) -> None:
@@ -141,6 +209,12 @@ def main() -> None:
         storm = create_users("storm", STORM_PATIENTS, Role.PATIENT, password)
         slots = create_slots(clinicians, base)
         create_appointments(clinicians, patients, slots, base)
+        group_slots = create_group_slots(clinicians, base)
+        series_slots = create_series_slots(clinicians, base)
+        group_patients = create_users(
+            "group", len(group_slots) * GROUP_ASKS, Role.PATIENT, password
+        )
+        series_patients = create_users("series", len(series_slots), Role.PATIENT, password)
     with connection.cursor() as cursor:
         # A database in service has been vacuumed: hint bits and the visibility map are
         # set (index-only scans, no writes on first read), as autovacuum would leave them.
@@ -163,6 +237,12 @@ def main() -> None:
     write_booking_inputs(
         "book_audit", storm[3 * quarter :], open_slots[3 * quarter : 4 * quarter], rng
     )
+    write_group_inputs(group_patients, group_slots)
+    rng.shuffle(series_slots)
+    half = len(series_slots) // 2
+    # Disjoint slot columns and patients per series scenario, as for single bookings.
+    write_series_inputs("series_c4", series_patients[:half], series_slots[:half], rng)
+    write_series_inputs("series_c16", series_patients[half:], series_slots[half:], rng)
     write_read_inputs(patients, clinicians, base)
     taken = slots[(clinicians[0], 0)]
     (WORK / "hot_slot.txt").write_text(f"{taken}\n")

@@ -56,6 +56,7 @@ def a_run() -> dict[str, Any]:
         double_bookings=0,
         over_capacity=0,
         group_slots_full=700,
+        partial_series=0,
         elapsed_s=300,
     )
     return run
@@ -153,6 +154,7 @@ def test_group_and_series_are_judged_beside_the_single_booking():
         "group_storm c16 p95 ≤ 3x booking c16 p95",
         "series c16 p95 ≤ 4x booking c16 p95",
         "series_c16 CPU/request ≤ 4x booking_c16",
+        "zero partial series (whole or absent)",
     } <= names
 
 
@@ -218,3 +220,9 @@ def test_the_report_lists_the_group_storm_and_series_rows(capsys):
     print_report(a_run())
     rows = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert {"group_storm_c16", "series_c4", "series_c16", "booking_c16"} <= rows
+
+
+def test_a_partial_series_fails_exactly_that_check():
+    run = a_run()
+    run["partial_series"] = 2
+    assert failed_checks(run) == ["zero partial series (whole or absent)"]

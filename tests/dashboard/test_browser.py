@@ -561,5 +561,26 @@ def test_a_receptionist_books_a_patient_through_the_admin(visit):
     second.page.get_by_role("button", name="Book the appointment").click()
     second.page.get_by_text("slot_unavailable").wait_for()
     assert not Appointment.objects.filter(patient=other).exists()
+
+    # when she moves Cleo into the group session from the appointment's page
+    tab.go(f"/admin/scheduling/appointment/{appointment.pk}/change/")
+    page.get_by_role("link", name="Reschedule").click()
+    page.get_by_role("heading", name=f"Reschedule appointment #{appointment.pk}").wait_for()
+    tab.check("admin-reschedule")
+    group_start = (start + timedelta(hours=2)).astimezone(zone)
+    page.get_by_label(f"{group_start:%a} {group_start.day} {group_start:%b %H:%M}").check()
+    page.get_by_role("button", name="Move the appointment").click()
+    page.get_by_text(f"Rescheduled appointment #{appointment.pk}.").wait_for()
+    appointment.refresh_from_db()
+    assert (appointment.slot.capacity, appointment.seat) == (8, 1)
+
+    # and then cancels it with the patient's reason
+    page.get_by_role("link", name="Cancel appointment").click()
+    tab.check("admin-cancel")
+    page.get_by_label("Reason").fill("Patient phoned: cannot come")
+    page.get_by_role("button", name="Cancel the appointment").click()
+    page.get_by_text(f"Cancelled appointment #{appointment.pk}.").wait_for()
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.cancelled_by) == ("cancelled", receptionist)
     assert not tab.csp_violations
     assert not second.csp_violations
