@@ -6,6 +6,7 @@ update. Each public function is one transaction and takes its row locks through
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -67,7 +68,26 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
     now = timezone.now()
     _move(appointment, Status.CANCELLED, actor=actor, now=now)
     slot = _lock_one_slot(appointment.slot_id)
-    seat_free(slot)  # exactly one seat back; a full slot opens again
+    cancel_write(appointment, slot, actor=actor, now=now, reason=reason, before=before)
+    return appointment
+
+
+def cancel_write(
+    appointment: Appointment,
+    slot: Slot,
+    *,
+    actor: User,
+    now: datetime,
+    reason: str,
+    before: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    payload_extra: dict[str, Any] | None = None,
+) -> None:
+    """The write of every cancellation (one appointment, a series' occurrences) on rows
+    already locked and checked: one seat back (a full slot opens again), the
+    appointment's cancelled state, the audit row and ``appointment.cancelled``."""
+    appointment.status = Status.CANCELLED
+    seat_free(slot)
     slot.save(update_fields=["status", "seats_taken"])
     appointment.cancelled_at = now
     appointment.cancelled_by = actor
@@ -87,9 +107,10 @@ def appointment_cancel(*, actor: User, appointment_id: int, reason: str = "") ->
         action="appointment.cancel",
         before=before,
         event=APPOINTMENT_CANCELLED,
+        metadata=metadata,
+        payload_extra=payload_extra,
     )
     count_on_commit(CANCELLATIONS)
-    return appointment
 
 
 @transaction.atomic

@@ -24,7 +24,7 @@ from scheduling.errors import PatientOverlap, SlotNotFound, SlotUnavailable
 from scheduling.events import APPOINTMENT_SCHEDULED, appointment_recorded
 from scheduling.lock_objects import person_lock, slot_lock_for_booking
 from scheduling.metrics import BOOKING_CONFLICTS, BOOKINGS
-from scheduling.models import Appointment, Slot
+from scheduling.models import Appointment, AppointmentSeries, Slot
 from scheduling.selectors import patient_overlapping_appointments
 from scheduling.services._common import constraint_name, require_role
 from scheduling.services.policy import booking_policy_from_overrides, check_bookable
@@ -126,7 +126,7 @@ class _RefusedOverlap(Exception):
         self.slot = slot
 
 
-def _check_actor(actor: User, patient: User) -> None:
+def check_booking_actor(actor: User, patient: User) -> None:
     """A patient books for themselves; staff for any patient."""
     if actor.pk != patient.pk:
         require_role(actor, Role.STAFF)
@@ -135,7 +135,7 @@ def _check_actor(actor: User, patient: User) -> None:
 
 @transaction.atomic
 def _book(*, patient: User, slot_id: int, reason: str, actor: User) -> Appointment:
-    _check_actor(actor, patient)
+    check_booking_actor(actor, patient)
     locked = slot_lock_for_booking(slot_id)
     if locked is None:
         raise SlotNotFound(details={"slot": slot_id})
@@ -144,28 +144,54 @@ def _book(*, patient: User, slot_id: int, reason: str, actor: User) -> Appointme
     check_bookable(slot, now=timezone.now(), policy=booking_policy_from_overrides(*overrides))
     if not _database_refuses_patient_overlap():
         check_patient_free(patient.pk, slot)
-    seat = seat_take(slot)  # 1 on a one-seat slot, without a query
-    update_row(slot, ["status", "seats_taken"])
     try:
-        appointment = _create_appointment(
-            slot=slot,
-            seat=seat,
-            patient=patient,
-            clinician=slot.clinician,
-            start=slot.start,
-            end=slot.end,
-            reason=reason,
-        )
+        return seat_book(slot, patient=patient, actor=actor, reason=reason)
     except PatientOverlap as overlap:
         raise _RefusedOverlap(slot) from overlap
+
+
+def seat_book(
+    slot: Slot,
+    *,
+    patient: User,
+    actor: User,
+    reason: str,
+    series: AppointmentSeries | None = None,
+) -> Appointment:
+    """The write of every booking (single, series occurrence) on a slot already locked
+    and checked: the lowest free seat, the slot's one UPDATE, the appointment's INSERT (a
+    constraint's refusal is its 409 and aborts the transaction), the audit row and
+    ``appointment.scheduled``."""
+    seat = seat_take(slot)  # 1 on a one-seat slot, without a query
+    update_row(slot, ["status", "seats_taken"])
+    # the answer names the clinician: keep the one the booking lock loaded, if it did
+    clinician: dict[str, Any] = (
+        {"clinician": slot.clinician}
+        if Slot.clinician.is_cached(slot)
+        else {"clinician_id": slot.clinician_id}
+    )
+    appointment = _create_appointment(
+        slot=slot,
+        seat=seat,
+        patient=patient,
+        start=slot.start,
+        end=slot.end,
+        reason=reason,
+        series=series,
+        **clinician,
+    )
+    metadata: dict[str, int] = {}
+    if series is not None:
+        metadata["series_id"] = series.pk
+    if actor.pk != patient.pk:  # the front desk: the row names the patient it acted for
+        metadata["patient_id"] = patient.pk
     appointment_recorded(
         actor=actor,
         appointment=appointment,
         action="appointment.book",
         before=None,
         event=APPOINTMENT_SCHEDULED,
-        # the front desk: the audit row names the patient it acted for
-        metadata={"patient_id": patient.pk} if actor.pk != patient.pk else None,
+        metadata=metadata or None,
     )
     count_on_commit(BOOKINGS)
     return appointment

@@ -25,13 +25,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import User
 from core.audit import audit_record, fingerprint
 from core.errors import DomainError
-from core.metrics import count_on_commit
 from core.outbox import event_publish
 from core.serialization import api_datetime
-from core.sql import update_row
 from scheduling.errors import (
     AppointmentNotFound,
     InvalidSeries,
@@ -42,22 +40,19 @@ from scheduling.errors import (
     SlotNotFound,
 )
 from scheduling.events import (
-    APPOINTMENT_CANCELLED,
-    APPOINTMENT_SCHEDULED,
     SERIES_CANCELLED,
     SERIES_CREATED,
-    appointment_recorded,
     appointment_state,
 )
 from scheduling.lifecycle import appointment_transition_check
 from scheduling.lock_objects import appointments_lock, person_lock, series_lock, slots_lock
-from scheduling.metrics import BOOKING_CONFLICTS, BOOKINGS, CANCELLATIONS
+from scheduling.metrics import BOOKING_CONFLICTS
 from scheduling.models import Appointment, AppointmentSeries, Slot
 from scheduling.selectors import patient_overlapping_appointments, series_visible_to
-from scheduling.services._common import require_role
-from scheduling.services.booking import _create_appointment
+from scheduling.services.appointments import cancel_write
+from scheduling.services.booking import check_booking_actor, seat_book
 from scheduling.services.policy import BookingPolicy, booking_policy_for, check_bookable
-from scheduling.services.seats import check_seat_left, seat_free, seat_take
+from scheduling.services.seats import check_seat_left
 
 MIN_INTERVAL_WEEKS, MAX_INTERVAL_WEEKS = 1, 4
 MIN_COUNT, MAX_COUNT = 2, 26
@@ -161,13 +156,6 @@ def _conflict(occurrence: Occurrence, code: str) -> dict[str, Any]:
     return {"index": occurrence.index, "start": api_datetime(occurrence.start, UTC), "code": code}
 
 
-def _check_actor(actor: User, patient: User) -> None:
-    """As a single booking: a patient books for themselves, staff for any patient."""
-    if actor.pk != patient.pk:
-        require_role(actor, Role.STAFF)
-    require_role(patient, Role.PATIENT)
-
-
 @transaction.atomic
 def series_book(
     *,
@@ -186,7 +174,7 @@ def series_book(
     lists all the conflicts, not the first.
     """
     actor = actor or patient
-    _check_actor(actor, patient)
+    check_booking_actor(actor, patient)
     _check_shape(interval_weeks=interval_weeks, count=count, on_conflict=on_conflict)
     first = Slot.objects.select_related("clinician", "rule").filter(pk=slot_id).first()
     if first is None:
@@ -227,7 +215,7 @@ def series_book(
     for occurrence, slot in bookable:
         try:
             with transaction.atomic():  # a savepoint: a refused occurrence undoes only itself
-                appointment = _book_occurrence(
+                appointment = seat_book(
                     slot, patient=patient, actor=actor, reason=reason, series=series
                 )
         except DomainError as refusal:
@@ -255,40 +243,6 @@ def series_book(
         metadata={"reason": fingerprint(reason) if reason else None},
     )
     return booked
-
-
-def _book_occurrence(
-    slot: Slot, *, patient: User, actor: User, reason: str, series: AppointmentSeries
-) -> Appointment:
-    """One occurrence, booked as ``booking.appointment_book`` books a slot already locked
-    and checked: the lowest free seat, the slot's one UPDATE, the INSERT (a constraint's
-    refusal is the single booking's 409 and rolls the whole series back), the audit row
-    and ``appointment.scheduled`` (its payload names the series)."""
-    seat = seat_take(slot)
-    update_row(slot, ["status", "seats_taken"])
-    appointment = _create_appointment(
-        slot=slot,
-        seat=seat,
-        patient=patient,
-        clinician_id=slot.clinician_id,
-        start=slot.start,
-        end=slot.end,
-        reason=reason,
-        series=series,
-    )
-    appointment_recorded(
-        actor=actor,
-        appointment=appointment,
-        action="appointment.book",
-        before=None,
-        event=APPOINTMENT_SCHEDULED,
-        metadata={
-            "series_id": series.pk,
-            **({"patient_id": patient.pk} if actor != patient else {}),
-        },
-    )
-    count_on_commit(BOOKINGS)
-    return appointment
 
 
 def _series_recorded(
@@ -361,8 +315,16 @@ def series_cancel(
             appointment, Appointment.Status.CANCELLED, actor=actor, now=now
         )
     for appointment in ordered:
-        _cancel_occurrence(
-            appointment, slots[appointment.slot_id], actor=actor, now=now, reason=reason
+        cancel_write(
+            appointment,
+            slots[appointment.slot_id],
+            actor=actor,
+            now=now,
+            reason=reason,
+            before=appointment_state(appointment),
+            metadata={"series_id": appointment.series_id},
+            # the series' own event mails once for all of them (notifications)
+            payload_extra={"series_cancel": True},
         )
     if not series.appointments.filter(status__in=Appointment.ACTIVE_STATUSES).exists():
         series.status = AppointmentSeries.Status.CANCELLED
@@ -378,36 +340,3 @@ def series_cancel(
         metadata={"from_appointment_id": from_appointment_id, "reason_given": bool(reason)},
     )
     return series, ordered
-
-
-def _cancel_occurrence(
-    appointment: Appointment, slot: Slot, *, actor: User, now: datetime, reason: str
-) -> None:
-    """``appointment_cancel``'s change on rows already locked and checked."""
-    before = appointment_state(appointment)
-    appointment.status = Appointment.Status.CANCELLED
-    seat_free(slot)  # exactly one seat back; a full slot opens again
-    slot.save(update_fields=["status", "seats_taken"])
-    appointment.cancelled_at = now
-    appointment.cancelled_by = actor
-    appointment.cancellation_reason = reason
-    appointment.save(
-        update_fields=[
-            "status",
-            "cancelled_at",
-            "cancelled_by",
-            "cancellation_reason",
-            "updated_at",
-        ]
-    )
-    appointment_recorded(
-        actor=actor,
-        appointment=appointment,
-        action="appointment.cancel",
-        before=before,
-        event=APPOINTMENT_CANCELLED,
-        metadata={"series_id": appointment.series_id},
-        # the series' own event mails once for all of them (notifications)
-        payload_extra={"series_cancel": True},
-    )
-    count_on_commit(CANCELLATIONS)
