@@ -201,6 +201,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Hospital(models.Model):
     """A workplace of clinicians; ``code`` is the stable key of the bulk import."""
 
+    # What a hospital's directory entry says: what staff edit and what an import carries.
+    DIRECTORY_FIELDS = (
+        "code",
+        "name",
+        "address",
+        "city",
+        "region",
+        "postal_code",
+        "country",
+        "phone",
+    )
+
     code = models.CharField(max_length=32, unique=True, validators=[hospital_code_validator])
     name = models.CharField(max_length=200)
     address = models.CharField(max_length=255, blank=True)

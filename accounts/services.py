@@ -58,16 +58,7 @@ STAFF_EDITABLE_FIELDS = frozenset(
 # Roles whose account a non-superuser staff member may not take over: no setting of their
 # password, no change of their email address (a new address plus a reset link would be a
 # takeover too). Staff send these users a reset link or deactivate them instead.
-HOSPITAL_EDITABLE_FIELDS = (
-    "code",
-    "name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "phone",
-)
+HOSPITAL_EDITABLE_FIELDS = Hospital.DIRECTORY_FIELDS
 
 
 PROTECTED_ROLES = frozenset({Role.STAFF, *CLINICIAN_ROLES})

@@ -24,16 +24,7 @@ from django.db import models
 from accounts.models import Hospital
 
 # The CSV columns, in the order the staging table and the upsert use them.
-COLUMNS: tuple[str, ...] = (
-    "code",
-    "name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "phone",
-)
+COLUMNS: tuple[str, ...] = Hospital.DIRECTORY_FIELDS
 REQUIRED_COLUMNS: tuple[str, ...] = ("code", "name")
 
 

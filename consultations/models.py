@@ -66,6 +66,18 @@ class ConsultationAddendum(models.Model):
 class Prescription(models.Model):
     """Issued once and never edited; a mistake is cancelled (who, why) and re-issued."""
 
+    # What the prescriber writes: the form, the API's input and output, the admin.
+    WRITTEN_FIELDS = (
+        "medication",
+        "dose",
+        "route",
+        "frequency",
+        "duration",
+        "quantity",
+        "refills",
+        "instructions",
+    )
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         CANCELLED = "cancelled", "Cancelled"

@@ -250,16 +250,7 @@ def consultation_addendum_add(
 
 # --- prescriptions ----------------------------------------------------------------------
 
-PRESCRIPTION_FIELDS = (
-    "medication",
-    "dose",
-    "route",
-    "frequency",
-    "duration",
-    "quantity",
-    "refills",
-    "instructions",
-)
+PRESCRIPTION_FIELDS = Prescription.WRITTEN_FIELDS
 
 
 def prescription_role_check(*, actor: User) -> None:

@@ -93,16 +93,7 @@ class AddendumForm(forms.Form):
 class PrescriptionForm(forms.ModelForm):
     class Meta:
         model = Prescription
-        fields = [
-            "medication",
-            "dose",
-            "route",
-            "frequency",
-            "duration",
-            "quantity",
-            "refills",
-            "instructions",
-        ]
+        fields = list(Prescription.WRITTEN_FIELDS)
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 
 

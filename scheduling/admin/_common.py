@@ -13,6 +13,16 @@ from django.http import HttpRequest
 from accounts.models import User
 from core.errors import DomainError
 
+# A receptionist finds a visit or a series by id, or by its patient's or clinician's name.
+PEOPLE_SEARCH_FIELDS = (
+    "=id",
+    "patient__email",
+    "patient__first_name",
+    "patient__last_name",
+    "clinician__email",
+    "clinician__last_name",
+)
+
 
 def actor_of(request: HttpRequest) -> User:
     user = request.user

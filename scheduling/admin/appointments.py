@@ -15,7 +15,12 @@ from django.utils.html import format_html
 
 from core.admin_tools import ReadAuditedAdmin
 from scheduling import services
-from scheduling.admin._common import ServiceWriteAdmin, actor_of, apply_to_each
+from scheduling.admin._common import (
+    PEOPLE_SEARCH_FIELDS,
+    ServiceWriteAdmin,
+    actor_of,
+    apply_to_each,
+)
 from scheduling.admin.front_desk import CancelForm, FrontDeskAdmin
 from scheduling.models import Appointment
 from scheduling.services.series import series_cancel
@@ -56,15 +61,7 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
         "cancelled_at",
     )
     list_filter = ("status", InSeriesFilter, "slot__mode", "clinician__role", "slot__hospital")
-    search_fields = (
-        "=id",
-        "patient__email",
-        "patient__first_name",
-        "patient__last_name",
-        "clinician__email",
-        "clinician__last_name",
-        "reason",
-    )
+    search_fields = (*PEOPLE_SEARCH_FIELDS, "reason")
     list_select_related = ("patient", "clinician", "slot")
     date_hierarchy = "start"
     ordering = ("-start",)

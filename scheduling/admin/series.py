@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from scheduling.admin._common import actor_of, apply_to_each
+from scheduling.admin._common import PEOPLE_SEARCH_FIELDS, actor_of, apply_to_each
 from scheduling.models import Appointment, AppointmentSeries
 from scheduling.services.series import series_cancel
 
@@ -55,14 +55,7 @@ class AppointmentSeriesAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "interval_weeks", "clinician__role")
-    search_fields = (
-        "=id",
-        "patient__email",
-        "patient__first_name",
-        "patient__last_name",
-        "clinician__email",
-        "clinician__last_name",
-    )
+    search_fields = PEOPLE_SEARCH_FIELDS
     list_select_related = ("patient", "clinician", "created_by")
     date_hierarchy = "first_start"
     ordering = ("-first_start", "-id")
