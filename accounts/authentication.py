@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +31,8 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow, get_md5_hash_password
 
 from accounts.models import User
+from core.db import is_postgres
+from core.sql import one_row
 
 MAX_CACHED_USERS = 10_000  # past this the cache starts again empty
 
@@ -160,6 +164,11 @@ def token_credentials_version(token: Token) -> int:
     return value if isinstance(value, int) else -1
 
 
+def _user_by_id(pk: int) -> QuerySet[User, tuple[Any, ...]]:
+    """Every column of one user (``core.sql.one_row`` compiles it once)."""
+    return User.objects.filter(pk=pk).order_by().values_list(*_FIELD_NAMES)
+
+
 def _user_pk(claim: Any) -> int | None:
     """The token's user id as a key of the table, or None (a bigint column)."""
     try:
@@ -170,7 +179,11 @@ def _user_pk(claim: Any) -> int | None:
 
 
 def _read_user(pk: int) -> User | None:
-    return User.objects.filter(pk=pk).first()
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not is_postgres(connection):
+        return User.objects.filter(pk=pk).first()
+    row = one_row(_user_by_id, pk, alias=connection.alias)
+    return None if row is None else User.from_db(connection.alias, _FIELD_NAMES, row)
 
 
 class CachedUserJWTScheme(SimpleJWTScheme):

@@ -222,7 +222,7 @@ def bookings(call: Call) -> Iterator[Callable[[int], str]]:
         Appointment.objects.filter(slot_id__in=slots, reason="inprocess").exclude(
             status=Appointment.Status.CANCELLED
         ).update(status=Appointment.Status.CANCELLED)
-        Slot.objects.filter(pk__in=slots).update(status=Slot.Status.OPEN)
+        Slot.objects.filter(pk__in=slots).update(status=Slot.Status.OPEN, seats_taken=0)
 
 
 def _booking_inputs(count: int) -> tuple[list[int], list[int]]:
@@ -235,7 +235,9 @@ def _booking_inputs(count: int) -> tuple[list[int], list[int]]:
     from scheduling.models import Appointment, Slot
 
     soon = timezone.now() + timedelta(days=2)
-    open_slots = Slot.objects.filter(status=Slot.Status.OPEN, start__gte=soon)
+    open_slots = Slot.objects.filter(
+        status=Slot.Status.OPEN, capacity=1, seats_taken=0, start__gte=soon
+    )
     slots = list(open_slots.order_by("pk").values_list("pk", flat=True)[:count])
     active = Appointment.objects.filter(
         status__in=(Appointment.Status.SCHEDULED, Appointment.Status.CONFIRMED)

@@ -45,6 +45,7 @@ from consultations.selectors import (
 from core.audit import audit_record, fingerprint
 from core.errors import InvalidRequest, RoleNotAllowed
 from core.outbox import event_publish
+from core.sql import insert_row
 from scheduling.errors import AppointmentNotFound
 from scheduling.models import Appointment
 from scheduling.services import (
@@ -76,7 +77,15 @@ def consultation_create_for_appointment(*, appointment_id: int) -> Consultation:
     INSERT and no read on the booking path. It is part of the booking, which the
     booking's own audit row and event record (same transaction, same actor).
     """
-    return Consultation.objects.create(appointment_id=appointment_id)
+    consultation = Consultation(appointment_id=appointment_id)
+    insert_row(consultation, _NEW_CONSULTATION_FIELDS)
+    return consultation
+
+
+# What a new consultation's INSERT writes (core.sql.insert_row: built once per process).
+_NEW_CONSULTATION_FIELDS = tuple(
+    field.attname for field in Consultation._meta.concrete_fields if not field.primary_key
+)
 
 
 @transaction.atomic

@@ -54,6 +54,7 @@ def seat_take(slot: Slot) -> int:
             BOOKING_CONFLICTS.inc()
             raise slot_taken_error(slot)
         seat = found
+        slot.seats_taken = len(held)  # the rows are the truth: a stale counter heals here
     slot.seats_taken += 1
     if slot.seats_taken >= slot.capacity:
         slot.status = Slot.Status.BOOKED
