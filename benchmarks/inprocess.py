@@ -281,7 +281,7 @@ def measure(kind: str, requests: int, profile: bool, env: dict[str, str], off: l
         flush=True,
     )
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
     return cpu_ms
 
 
