@@ -428,6 +428,8 @@ SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
     "SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS", default=24
 )
 SCHEDULING_RULE_HORIZON_DAYS = env.int("SCHEDULING_RULE_HORIZON_DAYS", default=56)
+# How long a waitlist offer holds its slot (scheduling.services.holds).
+WAITLIST_HOLD_SECONDS = env.int("WAITLIST_HOLD_SECONDS", default=900)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # An in-flight key's claim: a request killed mid-way (worker timeout, OOM) frees its key
 # after this. Longer than any request may run (gunicorn's timeout, 30 s).

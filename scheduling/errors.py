@@ -12,6 +12,7 @@ class SchedulingErrorCode(StrEnum):
     SLOT_BOOKED = "slot_booked"
     SLOT_UNAVAILABLE = "slot_unavailable"
     SLOT_FULL = "slot_full"
+    SLOT_HELD = "slot_held"
     SLOT_NOT_FOUND = "slot_not_found"
     APPOINTMENT_NOT_FOUND = "appointment_not_found"
     PATIENT_OVERLAP = "patient_overlap"
@@ -51,6 +52,13 @@ class SlotFull(SlotUnavailable):
 
     code = SchedulingErrorCode.SLOT_FULL
     message = "Every seat of this slot is taken."
+
+
+class SlotHeld(Conflict):
+    """The slot's last free seat is held for another patient (a waitlist offer)."""
+
+    code = SchedulingErrorCode.SLOT_HELD
+    message = "The slot is held for another patient."
 
 
 class SlotNotFound(NotFound):

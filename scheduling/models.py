@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
+from django.utils import timezone
 
 from accounts.models import Hospital
 from core.db import PostgresExclusionConstraint
@@ -101,6 +104,9 @@ class Slot(models.Model):
         BOOKED = "booked", "Booked"
         BLOCKED = "blocked", "Blocked"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        # Its last free seat is held for one patient (a waitlist offer) until
+        # ``held_until`` (always so on a one-seat slot with a hold).
+        HELD = "held", "Held"
 
     clinician = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slots"
@@ -117,6 +123,18 @@ class Slot(models.Model):
         editable=False,  # the booking services count it under the slot lock
         help_text="Seats held by appointments that are not cancelled.",
     )
+    # A hold (scheduling.services.holds): one seat kept for ``held_for`` until
+    # ``held_until``. Past that time the hold binds nobody, even before a sweep clears it.
+    held_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The patient one seat is held for (a waitlist offer).",
+    )
+    held_until = models.DateTimeField(null=True, blank=True, editable=False)
     rule = models.ForeignKey(
         AvailabilityRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
     )
@@ -135,6 +153,15 @@ class Slot(models.Model):
                 condition=Q(seats_taken__gte=0, seats_taken__lte=F("capacity")),
                 name="slot_seats_taken_within_capacity",
             ),
+            models.CheckConstraint(
+                condition=Q(held_for__isnull=True, held_until__isnull=True)
+                | Q(held_for__isnull=False, held_until__isnull=False),
+                name="slot_hold_both_or_neither",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="held") | Q(held_until__isnull=False),
+                name="slot_held_has_hold",
+            ),
             PostgresExclusionConstraint(
                 name="slot_no_overlap_per_clinician",
                 expressions=[
@@ -148,9 +175,19 @@ class Slot(models.Model):
     def __str__(self) -> str:
         return f"{self.clinician} {self.start:%Y-%m-%d %H:%M}Z ({self.status})"
 
+    def hold_live(self, now: datetime | None = None) -> bool:
+        """A hold binds until ``held_until``; an expired one counts as released."""
+        return self.held_until is not None and self.held_until > (now or timezone.now())
+
     @property
     def seats_left(self) -> int:
-        return max(self.capacity - self.seats_taken, 0)
+        """Free seats; a seat under a live hold counts as taken."""
+        return seats_left_of(self.capacity, self.seats_taken, self.held_until)
+
+
+def seats_left_of(capacity: int, seats_taken: int, held_until: datetime | None) -> int:
+    held = 1 if held_until is not None and held_until > timezone.now() else 0
+    return max(capacity - seats_taken - held, 0)
 
 
 class AppointmentSeries(models.Model):

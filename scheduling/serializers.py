@@ -27,6 +27,7 @@ from scheduling.models import (
     AvailabilityRule,
     Mode,
     Slot,
+    seats_left_of,
 )
 from scheduling.selectors import APPOINTMENT_ROW_COLUMNS, SLOT_ROW_COLUMNS
 
@@ -146,10 +147,11 @@ def slot_rows_output(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
             "status": status,
             "rule": rule,
             "capacity": capacity,
-            "seats_left": max(capacity - seats_taken, 0),  # as Slot.seats_left
+            "seats_left": seats_left_of(capacity, seats_taken, held_until),  # Slot.seats_left
         }
         for (
-            pk, clinician, start, end, mode, hospital, status, rule, capacity, seats_taken
+            pk, clinician, start, end, mode, hospital, status, rule, capacity, seats_taken,
+            held_until,
         ) in map(_slot_row, rows)
     ]  # fmt: skip
 
@@ -476,6 +478,6 @@ _slot_row = _picker(
     SLOT_ROW_COLUMNS,
     (
         "id", "clinician_id", "start", "end", "mode", "hospital_id", "status", "rule_id",
-        "capacity", "seats_taken",
+        "capacity", "seats_taken", "held_until",
     ),
 )  # fmt: skip

@@ -28,7 +28,12 @@ from scheduling.models import Appointment, AppointmentSeries, Slot
 from scheduling.selectors import patient_overlapping_appointments
 from scheduling.services._common import constraint_name, require_role
 from scheduling.services.policy import booking_policy_from_overrides, check_bookable
-from scheduling.services.seats import check_seat_left, seat_take, slot_taken_error
+from scheduling.services.seats import (
+    check_hold,
+    check_seat_left,
+    seat_take,
+    slot_taken_error,
+)
 
 # One live appointment per seat of a slot (on a one-seat slot: per slot), one seat per
 # patient of a slot, and no seat beyond the capacity (a trigger; scheduling migration 0002).
@@ -140,8 +145,10 @@ def _book(*, patient: User, slot_id: int, reason: str, actor: User) -> Appointme
     if locked is None:
         raise SlotNotFound(details={"slot": slot_id})
     slot, overrides = locked
+    now = timezone.now()
+    check_hold(slot, patient_id=patient.pk, now=now)
     check_seat_left(slot)
-    check_bookable(slot, now=timezone.now(), policy=booking_policy_from_overrides(*overrides))
+    check_bookable(slot, now=now, policy=booking_policy_from_overrides(*overrides))
     if not _database_refuses_patient_overlap():
         check_patient_free(patient.pk, slot)
     try:
@@ -163,7 +170,7 @@ def seat_book(
     constraint's refusal is its 409 and aborts the transaction), the audit row and
     ``appointment.scheduled``."""
     seat = seat_take(slot)  # 1 on a one-seat slot, without a query
-    update_row(slot, ["status", "seats_taken"])
+    update_row(slot, ["status", "seats_taken", "held_for", "held_until"])
     # the answer names the clinician: keep the one the booking lock loaded, if it did
     clinician: dict[str, Any] = (
         {"clinician": slot.clinician}

@@ -12,7 +12,9 @@ refuses a seat beyond the capacity (scheduling migration 0002).
 
 from __future__ import annotations
 
-from scheduling.errors import SlotFull, SlotUnavailable
+from datetime import datetime
+
+from scheduling.errors import SlotFull, SlotHeld, SlotUnavailable
 from scheduling.metrics import BOOKING_CONFLICTS
 from scheduling.models import Appointment, Slot
 
@@ -56,8 +58,7 @@ def seat_take(slot: Slot) -> int:
         seat = found
         slot.seats_taken = len(held)  # the rows are the truth: a stale counter heals here
     slot.seats_taken += 1
-    if slot.seats_taken >= slot.capacity:
-        slot.status = Slot.Status.BOOKED
+    seats_status(slot)
     return seat
 
 
@@ -65,5 +66,44 @@ def seat_free(slot: Slot) -> None:
     """One seat of ``slot`` is given back: a booked slot opens again (a blocked or
     withdrawn one keeps its status)."""
     slot.seats_taken = max(slot.seats_taken - 1, 0)
-    if slot.status == Slot.Status.BOOKED:
+    seats_status(slot)
+
+
+_SEAT_STATUSES = (Slot.Status.OPEN, Slot.Status.HELD, Slot.Status.BOOKED)
+
+
+def seats_status(slot: Slot, now: datetime | None = None) -> None:
+    """Set an open, held or booked slot's status from its seats and hold: ``booked``
+    with every seat taken, ``held`` when a live hold keeps its last free seat, else
+    ``open``. A blocked or withdrawn slot keeps its status."""
+    if slot.status not in _SEAT_STATUSES:
+        return
+    held = 1 if slot.hold_live(now) else 0
+    if slot.seats_taken >= slot.capacity:
+        slot.status = Slot.Status.BOOKED
+    elif slot.seats_taken + held >= slot.capacity:
+        slot.status = Slot.Status.HELD
+    else:
         slot.status = Slot.Status.OPEN
+
+
+def hold_clear(slot: Slot) -> None:
+    """Forget ``slot``'s hold in memory (the caller saves); its status follows its seats."""
+    slot.held_for_id = None
+    slot.held_until = None
+    seats_status(slot)
+
+
+def check_hold(slot: Slot, *, patient_id: int, now: datetime) -> None:
+    """Booking a slot under a hold. An expired hold is released here (the caller's UPDATE
+    saves it); the held patient's booking consumes the hold; anyone else is refused
+    ``slot_held`` when the hold keeps the slot's last free seat (a group slot with other
+    seats free books them)."""
+    if slot.held_until is None:
+        return
+    if not slot.hold_live(now) or slot.held_for_id == patient_id:
+        hold_clear(slot)
+        return
+    if slot.status == Slot.Status.HELD:
+        BOOKING_CONFLICTS.inc()
+        raise SlotHeld(details={"slot": slot.pk})
