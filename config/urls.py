@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("audit.urls")),
     path("", include("bulk_import.urls")),
     path("", include("reports.urls")),
+    path("", include("notifications.urls")),
 ]
 
 urlpatterns = [

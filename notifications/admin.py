@@ -14,7 +14,13 @@ from accounts.models import User
 from core.errors import DomainError
 from core.resilience import BreakerState
 from notifications.egress import webhook_url_check
-from notifications.models import Notification, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    Notification,
+    NotificationPreference,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.services import notification_resend
 from notifications.webhook_delivery import endpoint_breaker, webhook_delivery_redeliver
 from notifications.webhook_endpoints import (
@@ -42,8 +48,8 @@ class NotificationAdmin(ReadOnlyAdmin):
     """Every email Carebook sends (appointments, reminders, critical lab alerts, reports)."""
 
     list_display = (
-        "created_at", "kind", "recipient", "channel", "status", "attempts", "sent_at",
-        "last_error",
+        "created_at", "kind", "recipient", "channel", "status", "not_before", "attempts",
+        "sent_at", "last_error",
     )  # fmt: skip
     list_filter = ("status", "kind", "channel")
     search_fields = ("recipient__email", "event_id")
@@ -57,6 +63,16 @@ class NotificationAdmin(ReadOnlyAdmin):
         for notification in unsent:
             notification_resend(notification=notification, actor=cast(User, request.user))
         self.message_user(request, f"Queued {len(unsent)} notification(s).", messages.SUCCESS)
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(ReadOnlyAdmin):
+    """What each person chose (changed by them, through ``me/notification-preferences/``)."""
+
+    list_display = ("user", "email", "quiet_start", "quiet_end", "updated_at")
+    list_filter = ("email",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
 
 
 class WebhookEndpointForm(forms.ModelForm):

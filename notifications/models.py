@@ -36,6 +36,8 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Not sent, on purpose: the recipient turned email off (their preferences).
+        SKIPPED = "skipped", "Skipped (email off)"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -61,6 +63,8 @@ class Notification(models.Model):
     # While "sending": the worker's claim. A worker that died mid-send leaves it to lapse,
     # then the sweep sends again (twice rather than never, for care messages).
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Held until then (the recipient's quiet hours); the sender and the sweep wait for it.
+    not_before = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -79,6 +83,46 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
+
+
+class NotificationPreference(models.Model):
+    """How one person wants to be reached: email on or off, and quiet hours.
+
+    Quiet hours are wall-clock times in the person's own zone (``User.time_zone``); a
+    window may cross midnight (21:00-08:00). No row means the defaults: email on, no
+    quiet hours. Honoured by the messages that can wait or be dropped (reminders); see
+    ``notifications.services.HONOURS_PREFERENCES``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_preference",
+    )
+    email = models.BooleanField(default=True)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Both ends or none, and never an empty (or whole-day) window.
+            models.CheckConstraint(
+                condition=Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                | (
+                    Q(quiet_start__isnull=False, quiet_end__isnull=False)
+                    & ~Q(quiet_start=models.F("quiet_end"))
+                ),
+                name="notification_pref_quiet_hours_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {self.user}"
+
+    @property
+    def has_quiet_hours(self) -> bool:
+        return self.quiet_start is not None and self.quiet_end is not None
 
 
 class WebhookEndpoint(models.Model):

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
-from core.audit import audit_record
+from core.audit import audit_record, diff, snapshot
 from core.broker import send_task_soon
 from core.errors import Conflict
 from core.jobs import job_run
@@ -39,7 +39,8 @@ from core.models import Job
 from core.outbox import event_publish
 from core.resilience import backoff_delay
 from notifications.lock_objects import notification_lock
-from notifications.models import Notification
+from notifications.models import Notification, NotificationPreference
+from notifications.selectors import notification_preference_of, quiet_hours_end
 from scheduling.models import Appointment, AppointmentSeries
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ SERIES_SUBJECTS = {
     Kind.SERIES_SCHEDULED: "Your appointment series is booked ({count} appointments)",
     Kind.SERIES_CANCELLED: "Appointments of your series are cancelled ({count})",
 }
+# Messages that honour the recipient's preferences (``NotificationPreference``): with
+# email off they are recorded as ``skipped`` and not sent; one falling in their quiet
+# hours is held (``not_before``) until the hours end. Booking confirmations, cancellations
+# and critical results are not optional and go out at once.
+HONOURS_PREFERENCES = frozenset({Kind.APPOINTMENT_REMINDER})
 NOTIFICATION_JOB = "appointment.notifications"
 RETRY_TASK_NAME = "notifications.retry"
 MAX_ATTEMPTS = 5
@@ -104,6 +110,32 @@ class AppointmentTimes:
     start: datetime
     end: datetime
     previous_start: datetime | None = None
+
+
+# --- preferences ----------------------------------------------------------------------
+
+
+def notification_preference_update(*, user: User, data: dict[str, Any]) -> NotificationPreference:
+    """Save the user's own preferences (``email``, ``quiet_hours``: ``{start, end}`` as
+    ``time`` values, or None to clear); audited with what changed."""
+    fields = ("email", "quiet_start", "quiet_end")
+    with transaction.atomic():
+        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+        before = snapshot(preference, fields)
+        if "email" in data:
+            preference.email = data["email"]
+        if "quiet_hours" in data:
+            window = data["quiet_hours"]
+            preference.quiet_start = window["start"] if window else None
+            preference.quiet_end = window["end"] if window else None
+        preference.save()
+        changes = diff(before, snapshot(preference, fields))
+        if changes:
+            audit_record(
+                actor=user, action="notification_preferences.update", obj=preference,
+                changes=changes,
+            )  # fmt: skip
+    return preference
 
 
 # --- reacting to appointment events ---------------------------------------------------
@@ -273,21 +305,32 @@ def notification_queue(
     (a redelivered event); one not sent yet is sent (again) after commit, which the send
     claim makes harmless if another worker is on it.
     """
+    defaults: dict[str, Any] = {
+        "appointment": appointment,
+        "channel": Notification.Channel.EMAIL,
+        "subject": subject[:200],
+        "body": body,
+    }
+    if kind in HONOURS_PREFERENCES:
+        preference = notification_preference_of(recipient)
+        if not preference.email:
+            defaults["status"] = Status.SKIPPED
+        else:
+            defaults["not_before"] = quiet_hours_end(
+                recipient, timezone.now(), preference=preference
+            )
     with transaction.atomic():
         notification, created = Notification.objects.get_or_create(
-            event_id=event_id,
-            recipient=recipient,
-            kind=kind,
-            defaults={
-                "appointment": appointment,
-                "channel": Notification.Channel.EMAIL,
-                "subject": subject[:200],
-                "body": body,
-            },
+            event_id=event_id, recipient=recipient, kind=kind, defaults=defaults
         )
-        if notification.status != Status.SENT:
+        if notification.status not in (Status.SENT, Status.SKIPPED) and not _held(notification):
             _deliver_after_commit(notification.pk)
     return notification, created
+
+
+def _held(notification: Notification, now: datetime | None = None) -> bool:
+    """Waiting for the end of the recipient's quiet hours (the sweep sends it then)."""
+    return notification.not_before is not None and notification.not_before > (now or timezone.now())
 
 
 def _deliver_after_commit(notification_id: int) -> None:
@@ -324,9 +367,11 @@ def _send_lease() -> timedelta:
 @transaction.atomic
 def _claim(notification_id: int) -> Notification | None:
     notification = notification_lock(notification_id)
-    if notification is None or notification.status == Status.SENT:
+    if notification is None or notification.status in (Status.SENT, Status.SKIPPED):
         return None
     now = timezone.now()
+    if _held(notification, now):
+        return None  # quiet hours: the sweep sends it once they end
     if notification.status == Status.SENDING and (
         notification.lease_expires_at is not None and notification.lease_expires_at > now
     ):
@@ -430,8 +475,8 @@ def notification_resend(*, notification: Notification, actor: User) -> None:
     Sent by a worker (the retry task), never in the admin's request.
     """
     locked = notification_lock(notification.pk)
-    if locked is None or locked.status == Status.SENT:
-        return
+    if locked is None or locked.status in (Status.SENT, Status.SKIPPED):
+        return  # sent, or not wanted (the recipient turned email off)
     locked.status = Status.PENDING
     locked.attempts = 0
     locked.lease_expires_at = None
@@ -547,8 +592,8 @@ def notifications_retry_failed(*, older_than: timedelta | None = None) -> int:
 
     Failed emails whose retry task was lost (broker down), rows whose after-commit send
     never ran (the process died at commit), and sends whose worker died mid-way (lease
-    lapsed). Each goes through ``notification_deliver``, whose claim keeps this from
-    racing a live sender.
+    lapsed), and messages held for the recipient's quiet hours once these end. Each goes
+    through ``notification_deliver``, whose claim keeps this from racing a live sender.
     """
     now = timezone.now()
     if older_than is None:
@@ -560,6 +605,7 @@ def notifications_retry_failed(*, older_than: timedelta | None = None) -> int:
             | Q(status=Status.PENDING, created_at__lte=cutoff)
             | Q(status=Status.SENDING, lease_expires_at__lte=now)
         )
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .order_by("pk")
         .values_list("pk", flat=True)[:REMINDER_BATCH_SIZE]
     )

@@ -212,6 +212,20 @@ ACTIONS = [
     ),
     # --- foundation -----------------------------------------------------------------------
     Action("me", "get", lambda w: "/api/v1/me/", R(200, 200, 200, 200, 200, 200, 401)),
+    # Every role reads and changes its own preferences only: the path names no one else.
+    Action(
+        "notification preferences read",
+        "get",
+        lambda w: "/api/v1/me/notification-preferences/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "notification preferences update",
+        "patch",
+        lambda w: "/api/v1/me/notification-preferences/",
+        R(200, 200, 200, 200, 200, 200, 401),
+        body=lambda w: {"email": False, "quiet_hours": {"start": "21:00", "end": "08:00"}},
+    ),
     Action(
         "user read (patient A)",
         "get",
