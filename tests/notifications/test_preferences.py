@@ -289,3 +289,64 @@ def test_malformed_json_and_anonymous():
     assert "error" in response.json()
     assert APIClient().get(URL).status_code == 401
     assert APIClient().patch(URL, {"email": False}, format="json").status_code == 401
+
+
+# --- the database and the back office ------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("start", "end"), [(time(21), time(21)), (time(21), None), (None, time(8))]
+)
+def test_the_database_refuses_an_empty_or_half_window(start, end):
+    from django.db import IntegrityError, transaction
+
+    patient = PatientFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        NotificationPreference.objects.create(user=patient, quiet_start=start, quiet_end=end)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_patches_make_one_row_and_no_500():
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    patient = PatientFactory()
+    barrier = Barrier(6)
+
+    def patch(index: int) -> int:
+        try:
+            barrier.wait(timeout=10)
+            body = {"email": index % 2 == 0, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+            return client_for(patient).patch(URL, body, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = [future.result(timeout=30) for future in [pool.submit(patch, i) for i in range(6)]]
+
+    assert codes == [200] * 6
+    assert NotificationPreference.objects.filter(user=patient).count() == 1
+
+
+def test_staff_see_preferences_and_held_messages_read_only(client):
+    from tests.factories import StaffFactory
+
+    patient = PatientFactory(time_zone="Europe/Berlin")
+    quiet(patient, "21:00", "08:00")
+    reminder_for(patient, berlin(2027, 1, 15, 20, 0))
+    with time_machine.travel(berlin(2027, 1, 14, 23, 0), tick=False), after_commit():
+        notifications_send_due_reminders()
+    client.force_login(StaffFactory(is_superuser=True))
+
+    preferences = client.get("/admin/notifications/notificationpreference/")
+    messages = client.get("/admin/notifications/notification/?status__exact=pending")
+    add = client.get("/admin/notifications/notificationpreference/add/")
+
+    assert preferences.status_code == 200
+    assert preferences.context["cl"].result_count == 1
+    assert messages.context["cl"].result_count == 1
+    assert add.status_code == 403
