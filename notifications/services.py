@@ -328,6 +328,28 @@ def notification_queue(
     return notification, created
 
 
+def _withheld(notification: Notification, now: datetime) -> bool:
+    """The recipient's preferences read again at send time (they may have changed since
+    the row was written, or this is a retry): email off now -> ``skipped``; inside quiet
+    hours now -> held again until they end. Saves the row; True when nothing is sent."""
+    preference = notification_preference_of(notification.recipient)
+    if not preference.email:
+        notification.status = Status.SKIPPED
+        notification.lease_expires_at = None
+        notification.save(update_fields=["status", "lease_expires_at"])
+        return True
+    until = quiet_hours_end(notification.recipient, now, preference=preference)
+    if until is None:
+        return False
+    notification.not_before = until
+    # Failed stays failed (its error shown); a lapsed send waits as pending, for the sweep.
+    if notification.status != Status.FAILED:
+        notification.status = Status.PENDING
+    notification.lease_expires_at = None
+    notification.save(update_fields=["not_before", "status", "lease_expires_at"])
+    return True
+
+
 def _held(notification: Notification, now: datetime | None = None) -> bool:
     """Waiting for the end of the recipient's quiet hours (the sweep sends it then)."""
     return notification.not_before is not None and notification.not_before > (now or timezone.now())
@@ -376,6 +398,8 @@ def _claim(notification_id: int) -> Notification | None:
         notification.lease_expires_at is not None and notification.lease_expires_at > now
     ):
         return None  # another worker is sending it right now
+    if notification.kind in HONOURS_PREFERENCES and _withheld(notification, now):
+        return None
     if notification.attempts >= MAX_ATTEMPTS:
         if notification.status == Status.SENDING:  # its last sender died: give up visibly
             notification.status = Status.FAILED

@@ -350,3 +350,72 @@ def test_staff_see_preferences_and_held_messages_read_only(client):
     assert preferences.context["cl"].result_count == 1
     assert messages.context["cl"].result_count == 1
     assert add.status_code == 403
+
+
+def test_preferences_are_read_again_when_a_held_reminder_is_sent():
+    # given a reminder held for the patient's quiet hours
+    patient = PatientFactory(time_zone="Europe/Berlin")
+    quiet(patient, "21:00", "08:00")
+    reminder_for(patient, berlin(2027, 1, 15, 20, 0))
+    with time_machine.travel(berlin(2027, 1, 14, 23, 0), tick=False), after_commit():
+        notifications_send_due_reminders()
+    held = Notification.objects.get(recipient=patient)
+
+    # when, before it is due, they turn email off, and the sweep runs at 08:00
+    with time_machine.travel(berlin(2027, 1, 15, 6, 0), tick=False):
+        client_for(patient).patch(URL, {"email": False}, format="json")
+    with time_machine.travel(berlin(2027, 1, 15, 8, 0), tick=False), after_commit():
+        notifications_retry_failed()
+
+    # then it is skipped, never sent
+    assert patient.email not in [m.to[0] for m in mail.outbox]
+    assert Notification.objects.get(pk=held.pk).status == Status.SKIPPED
+
+
+def test_a_retry_falling_in_quiet_hours_waits_for_their_end():
+    # given a reminder whose first send failed in the afternoon
+    patient = PatientFactory(time_zone="Europe/Berlin")
+    quiet(patient, "21:00", "08:00")
+    reminder_for(patient, berlin(2027, 1, 16, 10, 0))
+    with time_machine.travel(berlin(2027, 1, 15, 15, 0), tick=False):
+        with after_commit():
+            notifications_send_due_reminders()
+        failed = Notification.objects.get(recipient=patient)
+    Notification.objects.filter(pk=failed.pk).update(status=Status.FAILED, sent_at=None)
+    mail.outbox.clear()
+
+    # when the sweep retries it at 22:00 local (quiet), then at 08:00
+    with time_machine.travel(berlin(2027, 1, 15, 22, 0), tick=False), after_commit():
+        notifications_retry_failed()
+    held = Notification.objects.get(pk=failed.pk)
+    with time_machine.travel(berlin(2027, 1, 16, 8, 0), tick=False), after_commit():
+        notifications_retry_failed()
+
+    # then nothing went at 22:00; it went at 08:00
+    assert held.status == Status.FAILED
+    assert held.not_before == berlin(2027, 1, 16, 8, 0)
+    assert [m.to[0] for m in mail.outbox] == [patient.email]
+    assert Notification.objects.get(pk=failed.pk).status == Status.SENT
+
+
+def test_a_lapsed_send_in_quiet_hours_waits_as_pending_and_goes_at_their_end():
+    # given a reminder whose worker died mid-send, found by the sweep at 23:00 local
+    patient = PatientFactory(time_zone="Europe/Berlin")
+    quiet(patient, "21:00", "08:00")
+    reminder_for(patient, berlin(2027, 1, 16, 10, 0))
+    with time_machine.travel(berlin(2027, 1, 15, 15, 0), tick=False):
+        with after_commit():
+            notifications_send_due_reminders()
+        row = Notification.objects.get(recipient=patient)
+    Notification.objects.filter(pk=row.pk).update(
+        status=Status.SENDING, sent_at=None, lease_expires_at=berlin(2027, 1, 15, 15, 5)
+    )
+    mail.outbox.clear()
+    with time_machine.travel(berlin(2027, 1, 15, 23, 0), tick=False), after_commit():
+        notifications_retry_failed()
+    held = Notification.objects.get(pk=row.pk)
+    with time_machine.travel(berlin(2027, 1, 16, 8, 0), tick=False), after_commit():
+        notifications_retry_failed()
+
+    assert (held.status, held.lease_expires_at) == (Status.PENDING, None)
+    assert [m.to[0] for m in mail.outbox] == [patient.email]
