@@ -185,8 +185,11 @@ class Slot(models.Model):
         return seats_left_of(self.capacity, self.seats_taken, self.held_until)
 
 
-def seats_left_of(capacity: int, seats_taken: int, held_until: datetime | None) -> int:
-    held = 1 if held_until is not None and held_until > timezone.now() else 0
+def seats_left_of(
+    capacity: int, seats_taken: int, held_until: datetime | None, now: datetime | None = None
+) -> int:
+    """Free seats of a slot from its columns; a seat under a live hold counts as taken."""
+    held = 1 if held_until is not None and held_until > (now or timezone.now()) else 0
     return max(capacity - seats_taken - held, 0)
 
 

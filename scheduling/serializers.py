@@ -136,6 +136,7 @@ class SlotOutput(serializers.ModelSerializer[Slot]):
 def slot_rows_output(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """SlotOutput's dicts from row tuples of ``selectors.SLOT_ROW_COLUMNS``."""
     when = api_datetime_writer()
+    now = timezone.now()  # once per page: whether a hold is live
     return [
         {
             "id": pk,
@@ -147,7 +148,7 @@ def slot_rows_output(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
             "status": status,
             "rule": rule,
             "capacity": capacity,
-            "seats_left": seats_left_of(capacity, seats_taken, held_until),  # Slot.seats_left
+            "seats_left": seats_left_of(capacity, seats_taken, held_until, now),
         }
         for (
             pk, clinician, start, end, mode, hospital, status, rule, capacity, seats_taken,
