@@ -72,7 +72,9 @@ def slot_lock_for_booking(slot_id: int) -> tuple[Slot, tuple[int | None, int | N
     """Lock one slot to book it (``FOR UPDATE OF`` the slot only), or None if there is
     none. Its clinician's name and role (for the answer) and booking-policy overrides
     (minimum notice minutes, horizon days; None where unset or without a profile) come in
-    the same query. ``slot.clinician`` holds only those fields."""
+    the same query. ``slot.clinician`` holds only those fields. The slot comes whole, its
+    hold (``held_for``, ``held_until``) included: the booking's hold check reads nothing
+    more."""
     connection = connections[router.db_for_write(Slot)]
     if is_postgres(connection):  # its rows need none of the ORM's converters
         row = one_row(_booking_row, slot_id, alias=connection.alias)

@@ -213,3 +213,31 @@ def test_booking_a_held_or_expired_slot_costs_the_statements_of_an_open_one(doct
     assert plain[:2] == ["SELECT", "UPDATE"]
     assert _statements(held, held_for) == plain  # the hold consumed in the one UPDATE
     assert _statements(expired, PatientFactory()) == plain  # released in the one UPDATE
+
+
+def test_the_booking_lock_reads_the_hold(doctor, slot_at):
+    from scheduling.lock_objects import slot_lock_for_booking
+
+    slot, patient = slot_at(doctor, 48), PatientFactory()
+    held = slot_hold(slot_id=slot.pk, patient=patient)
+    with transaction.atomic():
+        locked = slot_lock_for_booking(slot.pk)
+    assert locked is not None
+    assert (locked[0].status, locked[0].held_for_id, locked[0].held_until) == (
+        Slot.Status.HELD,
+        patient.pk,
+        held.held_until,
+    )
+
+
+def test_a_reschedule_into_a_held_slot_is_refused(doctor, slot_at):
+    moving = services.appointment_book(patient=PatientFactory(), slot_id=slot_at(doctor, 48).pk)
+    target = slot_at(doctor, 72)
+    slot_hold(slot_id=target.pk, patient=PatientFactory())
+
+    with pytest.raises(SlotUnavailable):
+        services.appointment_reschedule(
+            actor=moving.patient, appointment_id=moving.pk, new_slot_id=target.pk
+        )
+    target.refresh_from_db()
+    assert (target.status, target.seats_taken) == (Slot.Status.HELD, 0)
