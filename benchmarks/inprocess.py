@@ -281,7 +281,9 @@ def measure(kind: str, requests: int, profile: bool, env: dict[str, str], off: l
         flush=True,
     )
     if profiler:
-        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
+        order = os.environ.get("PROFILE_SORT", "cumulative")
+        rows = int(os.environ.get("PROFILE_ROWS", "40"))
+        pstats.Stats(profiler).sort_stats(order).print_stats(rows)
     return cpu_ms
 
 
