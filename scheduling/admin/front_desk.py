@@ -14,6 +14,7 @@ none inline), with times in the clinician's own time zone, the clinic's wall clo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -288,24 +289,18 @@ class FrontDeskAdmin(admin.ModelAdmin):
             return found
         appointment = found
         form = CancelForm(_posted(request))
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                try:
-                    services.appointment_cancel(
-                        actor=_staff(request),
-                        appointment_id=appointment.pk,
-                        reason=form.cleaned_data["reason"],
-                    )
-                except DomainError as exc:
-                    status = self._refused(request, exc)
-                else:
-                    self.message_user(
-                        request, f"Cancelled appointment #{appointment.pk}.", messages.SUCCESS
-                    )
-                    return HttpResponseRedirect(self._change_url(appointment.pk))
-            else:
-                status = 400
+        outcome = self._submit(
+            request,
+            appointment,
+            form,
+            lambda data: services.appointment_cancel(
+                actor=_staff(request), appointment_id=appointment.pk, reason=data["reason"]
+            ),
+            done="Cancelled",
+        )
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
         return self._page(
             request,
             "cancel.html",
@@ -323,24 +318,18 @@ class FrontDeskAdmin(admin.ModelAdmin):
             return found
         appointment = found
         form = RescheduleForm(_posted(request))
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                try:
-                    services.appointment_reschedule(
-                        actor=_staff(request),
-                        appointment_id=appointment.pk,
-                        new_slot_id=form.cleaned_data["slot"],
-                    )
-                except DomainError as exc:
-                    status = self._refused(request, exc)
-                else:
-                    self.message_user(
-                        request, f"Rescheduled appointment #{appointment.pk}.", messages.SUCCESS
-                    )
-                    return HttpResponseRedirect(self._change_url(appointment.pk))
-            else:
-                status = 400
+        outcome = self._submit(
+            request,
+            appointment,
+            form,
+            lambda data: services.appointment_reschedule(
+                actor=_staff(request), appointment_id=appointment.pk, new_slot_id=data["slot"]
+            ),
+            done="Rescheduled",
+        )
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
         clinician = appointment.clinician
         finder = SlotFinderForm(request.GET or None)
         day = finder.value("day") or appointment.start.astimezone(clinician.tzinfo).date()
@@ -365,6 +354,29 @@ class FrontDeskAdmin(admin.ModelAdmin):
             slots=slots,
             chosen_slot=request.POST.get("slot", ""),
         )
+
+    def _submit(
+        self,
+        request: HttpRequest,
+        appointment: Appointment,
+        form: forms.Form,
+        act: Callable[[dict[str, Any]], object],
+        *,
+        done: str,
+    ) -> HttpResponse | int:
+        """A POST runs ``act`` (one service call) on the valid form's data: on success the
+        redirect to the appointment's page, else the page's status (400 for the form, the
+        refusal's own for a domain error). A GET is 200."""
+        if request.method != "POST":
+            return 200
+        if not form.is_valid():
+            return 400
+        try:
+            act(form.cleaned_data)
+        except DomainError as exc:
+            return self._refused(request, exc)
+        self.message_user(request, f"{done} appointment #{appointment.pk}.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(appointment.pk))
 
     def _change_url(self, appointment_id: int) -> str:
         return reverse(
