@@ -24,6 +24,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.lock_objects import hospital_lock, outstanding_token_lock, user_lock
 from accounts.models import (
     CLINICIAN_ROLES,
     ClinicianProfile,
@@ -138,8 +139,7 @@ def _require_staff(actor: User) -> None:
 def _stored(user: User) -> User:
     """The row as committed, locked for this transaction: boundaries are decided on what the
     account is, not on what a form has already set on the instance."""
-    rows = User.objects.select_for_update().only("id", "email", "role", "is_superuser")
-    return rows.get(pk=user.pk)
+    return user_lock(user.pk)
 
 
 def _require_may_change(actor: User, user: User) -> User:
@@ -270,7 +270,7 @@ def refresh_token_lock(refresh: RefreshToken, *, user: User) -> OutstandingToken
             "expires_at": datetime_from_epoch(refresh.payload["exp"]),
         },
     )
-    return OutstandingToken.objects.select_for_update().get(jti=jti)
+    return outstanding_token_lock(jti)
 
 
 def _ensure_profile(user: User) -> None:
@@ -441,7 +441,7 @@ def hospital_update(*, actor: User, hospital: Hospital, data: dict[str, Any]) ->
     unknown = sorted(set(data) - set(HOSPITAL_EDITABLE_FIELDS))
     if unknown:
         raise _invalid_fields({name: ["This field cannot be changed here."] for name in unknown})
-    stored = Hospital.objects.select_for_update().get(pk=hospital.pk)
+    stored = hospital_lock(hospital.pk)
     before = _hospital_values(stored)
     for name, value in data.items():
         setattr(stored, name, value)

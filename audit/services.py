@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from audit import metrics
 from audit.keys import ChainKey, keyring, signing_key
+from audit.lock_objects import chain_checkpoint_lock
 from audit.models import AuditChainCheckpoint, AuditEvent, AuditSeal
 from core.db import is_postgres
 
@@ -303,10 +304,7 @@ def audit_chain_head_missing(*, seal_id: int, hash_hex: str) -> str | None:
 
 
 def _locked_checkpoint() -> AuditChainCheckpoint:
-    checkpoint, _ = AuditChainCheckpoint.objects.select_for_update().get_or_create(
-        pk=AuditChainCheckpoint.SINGLETON_PK
-    )
-    return checkpoint
+    return chain_checkpoint_lock()
 
 
 def _anchor_problem(

@@ -36,7 +36,7 @@ from django.utils import timezone
 from core.audit import ObjectRef, object_ref, scrub
 from core.broker import send_task_fail_fast, send_task_soon
 from core.errors import Conflict, InvalidRequest
-from core.lock_objects import job_lock
+from core.lock_objects import job_lock, jobs_lock_free
 from core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def job_claim(*, job_id: UUID | str, kind: str) -> JobLease | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(id=job_id, kind=kind)
+        job = job_lock(job_id, kind=kind)
         if job.status in Job.FINISHED_STATUSES:
             return None
         if job.status == Status.RUNNING and job.lease_owner:
@@ -349,8 +349,7 @@ def jobs_sweep_stalled(*, batch_size: int = SWEEP_BATCH_SIZE) -> int:
     with transaction.atomic():
         # skip_locked: a row locked by a batch being committed belongs to a live worker.
         rows = list(
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(stalled, not_recently)
+            jobs_lock_free(Job.objects.filter(stalled, not_recently))
             .exclude(task_name="")
             .order_by("dispatched_at")
             .values_list("id", "task_name", "status")[:batch_size]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from notifications.models import Notification, WebhookEndpoint
+from accounts.models import User
+from notifications.models import Notification, NotificationPreference, WebhookEndpoint
 
 
 def notification_lock(notification_id: int) -> Notification | None:
@@ -20,3 +21,10 @@ def notification_lock(notification_id: int) -> Notification | None:
 
 def webhook_endpoint_lock(endpoint_id: int) -> WebhookEndpoint:
     return WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+
+
+def notification_preference_lock(user: User) -> NotificationPreference:
+    """The user's preferences row, created if missing, locked: concurrent first changes
+    make one row."""
+    preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+    return preference

@@ -38,7 +38,7 @@ from core.jobs import job_run
 from core.models import Job
 from core.outbox import event_publish
 from core.resilience import backoff_delay
-from notifications.lock_objects import notification_lock
+from notifications.lock_objects import notification_lock, notification_preference_lock
 from notifications.models import Notification, NotificationPreference
 from notifications.selectors import notification_preference_of, quiet_hours_end
 from scheduling.models import Appointment, AppointmentSeries
@@ -120,7 +120,7 @@ def notification_preference_update(*, user: User, data: dict[str, Any]) -> Notif
     ``time`` values, or None to clear); audited with what changed."""
     fields = ("email", "quiet_start", "quiet_end")
     with transaction.atomic():
-        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+        preference = notification_preference_lock(user)
         before = snapshot(preference, fields)
         if "email" in data:
             preference.email = data["email"]
