@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("bulk_import.urls")),
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
+    path("", include("waitlist.urls")),
+    path("", include("calendars.urls")),
 ]
 
 urlpatterns = [
@@ -26,6 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("fhir/R4/", include("fhir.urls")),
+    path("calendar/", include("calendars.feed_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("account/", include("accounts.web_urls")),  # the password reset link's page
 ]

@@ -1,0 +1,1 @@
+"""calendars admin (to be written)."""

@@ -1,0 +1,1 @@
+"""calendars api (to be written)."""

@@ -1,0 +1,1 @@
+"""calendars: models (none yet)."""

@@ -1,0 +1,1 @@
+"""fhir admin (to be written)."""

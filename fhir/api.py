@@ -1,0 +1,1 @@
+"""fhir api (to be written)."""

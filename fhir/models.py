@@ -1,0 +1,1 @@
+"""fhir: models (none yet)."""

@@ -1,0 +1,1 @@
+"""waitlist admin (to be written)."""

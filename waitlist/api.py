@@ -1,0 +1,1 @@
+"""waitlist api (to be written)."""
