@@ -469,6 +469,16 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 NOTIFICATION_SEND_LEASE_SECONDS = env.int("NOTIFICATION_SEND_LEASE_SECONDS", default=120)
 NOTIFICATION_SWEEP_AFTER_SECONDS = env.int("NOTIFICATION_SWEEP_AFTER_SECONDS", default=300)
 
+# Calendar feeds and the .ics of appointment emails (docs/calendars.md). An appointment's
+# UID is appointment-<id>@CALENDAR_UID_DOMAIN: never change it once feeds are out, or
+# every subscribed calendar shows each visit twice.
+CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="carebook.example")
+# Reads of one feed URL (its token) allowed per period; beyond it 429 (cache-counted).
+CALENDAR_FEED_RATE = env.str("CALENDAR_FEED_RATE", default="60/hour")
+# The clinic's page where a patient joins a video visit (none is stored per appointment):
+# shown as the URL of video visits in feeds and emails; empty, they say "Video visit".
+CALENDAR_VIDEO_VISIT_URL = env.str("CALENDAR_VIDEO_VISIT_URL", default="")
+
 # Observability (docs/observability.md): one JSON object per log line, web and worker.
 LOGGING = logging_config(
     level=env.str("LOG_LEVEL", default="INFO"),
