@@ -154,6 +154,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.RequestUserMiddleware",  # names the actor of a credential change
+    "core.routers.ReplicaPinMiddleware",  # reads after a write use the primary (read-your-writes)
     "django_structlog.middlewares.RequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -222,10 +223,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 # Optional streaming-replication standby: only read-only list endpoints read from it
 # (core/routers.py); writes, locks and transactions stay on default. Tests mirror default.
+# A writer reads the primary for REPLICA_PIN_SECONDS after its write (read-your-writes); a
+# failing replica is skipped: its breaker opens after REPLICA_BREAKER_THRESHOLD failures
+# and probes again after the cool-down; a connection attempt gives up after the timeout.
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
+REPLICA_CONNECT_TIMEOUT_SECONDS = env.int("REPLICA_CONNECT_TIMEOUT_SECONDS", default=2)
+REPLICA_BREAKER_THRESHOLD = env.int("REPLICA_BREAKER_THRESHOLD", default=1)
+REPLICA_BREAKER_COOLDOWN_SECONDS = env.float("REPLICA_BREAKER_COOLDOWN_SECONDS", default=30.0)
 if DATABASE_REPLICA_URL := env.str("DATABASE_REPLICA_URL", default=""):
+    _replica_url = env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"] = _postgresql(
         {
-            **env.db_url_config(DATABASE_REPLICA_URL),
+            **_replica_url,
+            # libpq's connect_timeout (2 s at least): a standby's host that does not answer
+            # costs a probe this long, then the breaker keeps lists on the primary.
+            "OPTIONS": {
+                "connect_timeout": REPLICA_CONNECT_TIMEOUT_SECONDS,
+                **_replica_url.get("OPTIONS", {}),
+            },
             "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
             "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
             "TEST": {"MIRROR": "default"},
