@@ -12,7 +12,7 @@ MANAGE := $(BIN)/python manage.py
 WEB_PORT ?= 8000
 GUNICORN_WORKERS ?= 4
 
-.PHONY: install migrate demo run serve worker beat test lint typecheck check bench bench-deps clean
+.PHONY: install migrate demo run serve worker beat test lint typecheck check bench bench-deps replica replica-stop clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,17 @@ check: lint typecheck test
 # Benchmarks on loopback: gunicorn on PostgreSQL and Redis (BENCH_PG, BENCH_REDIS), wrk, pgbench.
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# A streaming-replication standby of the DATABASE_URL primary on 127.0.0.1:$(REPLICA_PORT), for
+# trying the read replica (docs/deployment.md): prints the DATABASE_REPLICA_URL to export.
+# May add a `replication` line for 127.0.0.1 to the primary's pg_hba.conf (core/local_replica.py).
+REPLICA_DIR ?= /tmp/carebook-replica
+REPLICA_PORT ?= 5433
+replica: install
+	$(MANAGE) local_replica start --dir $(REPLICA_DIR) --port $(REPLICA_PORT)
+
+replica-stop: install
+	$(MANAGE) local_replica stop --dir $(REPLICA_DIR)
 
 # What `make bench` runs besides Python (Debian packages; needs root, as .ci/run does).
 bench-deps:

@@ -41,6 +41,7 @@ import psycopg
 PG_BIN = Path(os.environ.get("CAREBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOOPBACK = "127.0.0.1"
 HBA_MARKER = "# carebook local replica (core/local_replica.py)"
+CLUSTER_NAME = "carebook_replica"
 # The standby's value of each must be at least the primary's (hot standby refuses to start).
 _COPIED_LIMITS = (
     "max_connections",
@@ -264,6 +265,22 @@ def replica_start(
     return replica
 
 
+def replica_stop(directory: Path) -> bool:
+    """Stop the standby in ``directory`` and delete the directory; False if none is there.
+
+    Refuses a directory this module did not make (its ``postgresql.conf`` names the
+    cluster ``carebook_replica``), so a wrong path never deletes someone's cluster.
+    """
+    conf = directory / "postgresql.conf"
+    if not conf.is_file():
+        return False
+    if f"cluster_name = '{CLUSTER_NAME}'" not in conf.read_text():
+        raise ReplicaSetupError(f"{directory} is not a replica made by core.local_replica")
+    port = int(conf.read_text().split("port = ", 1)[1].split()[0])
+    LocalReplica(data_dir=directory, port=port, primary=Primary(LOOPBACK, 5432, "")).destroy()
+    return True
+
+
 def _base_backup(primary: Primary, directory: Path) -> None:
     _as_postgres(
         [
@@ -293,7 +310,7 @@ def _configure(replica: LocalReplica, limits: dict[str, str]) -> None:
         "fsync = off",  # a disposable copy: a crash loses nothing that the primary lacks
         "logging_collector = off",
         "log_min_messages = warning",
-        "cluster_name = 'carebook_replica'",
+        f"cluster_name = '{CLUSTER_NAME}'",
         *(f"{name} = {limits[name]}" for name in _COPIED_LIMITS),
     ]
     files = {
