@@ -411,6 +411,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "webhook-sweep": {"task": "notifications.webhook_sweep", "schedule": 60.0},
     # Weekly availability rules roll forward to the moving horizon.
     "scheduling-expand-rules": {"task": "scheduling.expand_rules", "schedule": 3600.0},
+    # Expires waitlist offers nobody answered and passes their slots on (within 60 s).
+    "waitlist-sweep": {"task": "waitlist.sweep", "schedule": 30.0},
 }
 
 # Outbox: the sweep delivers events still undelivered this long after they were written.
@@ -448,6 +450,8 @@ SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
 SCHEDULING_RULE_HORIZON_DAYS = env.int("SCHEDULING_RULE_HORIZON_DAYS", default=56)
 # How long a waitlist offer holds its slot (scheduling.services.holds).
 WAITLIST_HOLD_SECONDS = env.int("WAITLIST_HOLD_SECONDS", default=900)
+# Where people reach Carebook: the links in emails (a waitlist offer's) start with it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # An in-flight key's claim: a request killed mid-way (worker timeout, OOM) frees its key
 # after this. Longer than any request may run (gunicorn's timeout, 30 s).

@@ -30,6 +30,7 @@ class Notification(models.Model):
         REPORT_READY = "report_ready", "Report ready"
         SERIES_SCHEDULED = "series_scheduled", "Appointment series booked"
         SERIES_CANCELLED = "series_cancelled", "Appointment series cancelled"
+        WAITLIST_OFFER = "waitlist_offer", "Waitlist offer"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

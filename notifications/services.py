@@ -74,7 +74,7 @@ SERIES_SUBJECTS = {
 # email off they are recorded as ``skipped`` and not sent; one falling in their quiet
 # hours is held (``not_before``) until the hours end. Booking confirmations, cancellations
 # and critical results are not optional and go out at once.
-HONOURS_PREFERENCES = frozenset({Kind.APPOINTMENT_REMINDER})
+HONOURS_PREFERENCES = frozenset({Kind.APPOINTMENT_REMINDER, Kind.WAITLIST_OFFER})
 NOTIFICATION_JOB = "appointment.notifications"
 RETRY_TASK_NAME = "notifications.retry"
 MAX_ATTEMPTS = 5

@@ -28,6 +28,9 @@ APPOINTMENT_RESCHEDULED = "appointment.rescheduled"
 APPOINTMENT_CANCELLED = "appointment.cancelled"
 SERIES_CREATED = "series.created"
 SERIES_CANCELLED = "series.cancelled"
+# New availability (one-off slots, a rule's expansion): one event per request, for the
+# layers above that react to a bookable slot (the waitlist offers it).
+SLOT_PUBLISHED = "slot.published"
 
 # The appointment fields an audit row compares before and after a change.
 APPOINTMENT_AUDIT_FIELDS = (
@@ -114,6 +117,18 @@ def slots_recorded(
     """One audit row per slot (availability is scheduling data too)."""
     for slot in slots:
         audit_record(actor=actor, action=action, obj=slot, changes=changes, metadata=metadata)
+
+
+def slots_published(*, clinician_id: int, slots: Sequence[models.Model]) -> None:
+    """``slot.published`` for new slots of one clinician (ids only), in the creating
+    transaction. Nothing when no slot was made."""
+    if not slots:
+        return
+    event_publish(
+        name=SLOT_PUBLISHED,
+        payload={"clinician_id": clinician_id, "slot_ids": [slot.pk for slot in slots]},
+        aggregate=("accounts.user", clinician_id),
+    )
 
 
 # --- subscribers (run in the worker) ----------------------------------------------------

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Role, User
 from scheduling.errors import InvalidAvailability, SlotBooked, SlotNotFound, SlotOverlap
-from scheduling.events import slots_recorded
+from scheduling.events import slots_published, slots_recorded
 from scheduling.lock_objects import person_lock, slots_lock
 from scheduling.models import MAX_CAPACITY, Mode, Slot
 from scheduling.selectors import slots_overlapping
@@ -129,6 +129,7 @@ def slot_create(
         ]
     )
     slots_recorded(actor=clinician, action="slot.create", slots=slots)
+    slots_published(clinician_id=clinician.pk, slots=slots)
     return slots
 
 

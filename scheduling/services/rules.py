@@ -17,7 +17,7 @@ from accounts.models import CLINICIAN_ROLES, Hospital, User
 from core.audit import audit_record
 from core.serialization import api_datetime
 from scheduling.errors import InvalidAvailability
-from scheduling.events import slots_recorded
+from scheduling.events import slots_published, slots_recorded
 from scheduling.lock_objects import person_lock
 from scheduling.models import AvailabilityRule, Mode, Slot
 from scheduling.selectors import slots_overlapping
@@ -165,6 +165,7 @@ def rule_expand(*, rule_id: int) -> RuleExpansion:
     slots_recorded(
         actor=None, action="slot.create", slots=result.created, metadata={"rule_id": rule.pk}
     )
+    slots_published(clinician_id=rule.clinician_id, slots=result.created)
     return result
 
 
