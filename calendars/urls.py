@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from calendars import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("me/calendar-feed/", api.CalendarFeedApi.as_view(), name="me-calendar-feed"),
+]

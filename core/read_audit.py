@@ -41,6 +41,7 @@ class ReadSurface(StrEnum):
     ADMIN_CHANGE_LIST = "admin.change_list"
     ADMIN_CHANGE_FORM = "admin.change_form"
     ADMIN_EXPORT = "admin.export_csv"
+    CALENDAR_FEED = "calendar.feed"  # a clinician's feed with patient names and reasons
 
 
 class Read(NamedTuple):

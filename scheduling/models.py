@@ -317,6 +317,10 @@ class Appointment(models.Model):
     cancellation_reason = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The iCalendar SEQUENCE of this appointment (calendar feeds, the .ics of its emails):
+    # the database raises it by one on every UPDATE that changes the row (trigger of
+    # migration 0005), whoever writes, so a phone calendar never ignores a change.
+    sequence = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["start", "id"]
