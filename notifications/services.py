@@ -20,10 +20,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.mime.text import MIMEText
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -34,6 +35,7 @@ from accounts.models import User
 from core.audit import audit_record, diff, snapshot
 from core.broker import send_task_soon
 from core.errors import Conflict
+from core.ical import Method
 from core.jobs import job_run
 from core.models import Job
 from core.outbox import event_publish
@@ -41,6 +43,7 @@ from core.resilience import backoff_delay
 from notifications.lock_objects import notification_lock, notification_preference_lock
 from notifications.models import Notification, NotificationPreference
 from notifications.selectors import notification_preference_of, quiet_hours_end
+from scheduling.ical import appointment_invitation
 from scheduling.models import Appointment, AppointmentSeries
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,12 @@ SUBJECTS = {
     Kind.APPOINTMENT_RESCHEDULED: "Your appointment has moved",
     Kind.APPOINTMENT_CANCELLED: "Your appointment is cancelled",
     Kind.APPOINTMENT_REMINDER: "Reminder: your appointment tomorrow",
+}
+# The .ics an appointment email carries (scheduling.ical): an invitation or its withdrawal.
+ICS_METHOD_FOR_KIND: dict[str, str] = {
+    Kind.APPOINTMENT_SCHEDULED: Method.REQUEST,
+    Kind.APPOINTMENT_RESCHEDULED: Method.REQUEST,
+    Kind.APPOINTMENT_CANCELLED: Method.CANCEL,
 }
 # A series is announced once, by its own event: its occurrences' events are not mailed
 # (one confirmation for a course of twenty, not twenty). An occurrence cancelled or moved
@@ -374,12 +383,33 @@ def notification_deliver(*, notification_id: int) -> Notification | None:
     if claimed is None:
         return Notification.objects.filter(pk=notification_id).first()
     try:
-        send_mail(
-            claimed.subject, claimed.body, settings.DEFAULT_FROM_EMAIL, [claimed.recipient.email]
-        )
+        _message(claimed).send()
     except Exception as exc:  # any backend error (SMTP, socket, timeout): recorded, retried
         return _record_failure(claimed, exc)
     return _record_sent(claimed)
+
+
+def _message(notification: Notification) -> EmailMessage:
+    """The email of ``notification``; an appointment's booking, move or cancellation
+    carries its .ics (``invite.ics``, the feed's UID and SEQUENCE), built from the row as
+    it is now so a retried send never carries an outdated version."""
+    message = EmailMessage(
+        notification.subject,
+        notification.body,
+        settings.DEFAULT_FROM_EMAIL,
+        [notification.recipient.email],
+    )
+    method = ICS_METHOD_FOR_KIND.get(notification.kind)
+    appointment = notification.appointment
+    if method is not None and appointment is not None:
+        invitation = appointment_invitation(
+            appointment, recipient=notification.recipient, method=method
+        )
+        part = MIMEText(invitation.content.decode(), "calendar", "utf-8")
+        part.set_param("method", invitation.method)
+        part.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        message.attach(part)
+    return message
 
 
 def _send_lease() -> timedelta:
