@@ -26,8 +26,12 @@ from labs.selectors import lab_results_list
 from reports.services import REPORT_JOB_KIND
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to, slots_list
+from waitlist.models import WaitlistOffer
+from waitlist.selectors import offers_visible_to, waitlist_counts
 
 CHART_WEEKS = 8
+# The live offers the agenda lists beside its two waitlist figures (soonest deadline first).
+WAITLIST_OFFERS_SHOWN = 5
 # The days a page may show. Python's dates end at 0001-01-01 and 9999-12-31, and a page
 # steps past the day it shows (previous and next day or week links, a week's seventh day,
 # a local day's end in the user's zone): a day asked for outside these is shown as the
@@ -69,6 +73,37 @@ def agenda_for(*, clinician: User, day: date) -> list[Appointment]:
         .select_related("patient", "consultation", "slot")
         .order_by("start", "id")
     )
+
+
+@dataclass
+class WaitlistSummary:
+    """The agenda's waitlist box: who waits for the clinician, and the freed slots held
+    for one of them right now."""
+
+    waiting: int
+    open_offers: int
+    offers: list[WaitlistOffer]  # the first WAITLIST_OFFERS_SHOWN live offers, with slot
+
+    @property
+    def more_offers(self) -> int:
+        return max(self.open_offers - len(self.offers), 0)
+
+
+def waitlist_for(*, clinician: User) -> WaitlistSummary:
+    """The clinician's waitlist length and live offers (unanswered, before their
+    deadline), from the waitlist's selectors: three queries however long the list."""
+    waiting, open_offers = waitlist_counts(clinician)
+    offers = (
+        offers_visible_to(clinician)
+        .filter(
+            clinician_id=clinician.pk,
+            status=WaitlistOffer.Status.OFFERED,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("slot", "patient")
+        .order_by("expires_at", "pk")
+    )
+    return WaitlistSummary(waiting, open_offers, list(offers[:WAITLIST_OFFERS_SHOWN]))
 
 
 @dataclass

@@ -83,6 +83,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
         "next_day": day + timedelta(days=1),
         "rows": rows,
         "chart": selectors.sessions_per_week(clinician=user, today=today),
+        "waitlist": selectors.waitlist_for(clinician=user),
     }
     return render(request, "dashboard/agenda.html", context)
 

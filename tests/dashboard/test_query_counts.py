@@ -28,8 +28,10 @@ WEEK_START = datetime(2026, 6, 8, 4, 0, tzinfo=UTC)
 
 # Pinned per page: the session and the user (2 queries), then what the page itself reads.
 MAX_QUERIES = {
-    "/dashboard/": 4,  # + the day's appointments with patient and consultation, the chart
-    "/dashboard/?day=2026-06-09": 4,
+    # + the day's appointments with patient and consultation, the chart, the waitlist's
+    # two counts and its live offers
+    "/dashboard/": 7,
+    "/dashboard/?day=2026-06-09": 7,
     "/dashboard/week/": 4,  # + free slots, appointments
     "/dashboard/availability/": 3,  # + upcoming slots
     "/dashboard/clients/": 3,  # + clients with their visit counts and dates
