@@ -1,21 +1,46 @@
-"""The demo-data command that ``make run`` loads: complete, plausible and idempotent."""
+"""The demo clinic that ``make run`` loads (``seed_demo``, dashboard.demo): built around
+the moment it runs, through the services, idempotent, and refreshed into the present on a
+later day without touching anything that is not demo data.
+
+The command runs the hospital import, whose service keeps its own durable transactions:
+these tests commit for real (``transaction=True``).
+"""
 
 from __future__ import annotations
 
-from datetime import time
+import time
+from collections import Counter
+from datetime import datetime, timedelta
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Model
+from django.utils import timezone
 
 from accounts.models import ClinicianProfile, Hospital, Role, User
-from scheduling.management.commands.seed_demo import DEMO_PASSWORD, DEMO_TIME_ZONE
-from scheduling.models import Appointment, AvailabilityRule, Slot
+from audit.models import AuditEvent
+from consultations.models import Consultation, ConsultationAddendum, Prescription
+from consultations.pdf import prescription_pdf
+from core.models import Job
+from dashboard.demo.people import (
+    CLEO,
+    CLINICIANS,
+    DEMO_DOMAIN,
+    DEMO_PASSWORD,
+    demo_users,
+)
+from dashboard.selectors import sessions_per_week
+from labs.models import LabResult
+from notifications.models import Notification
+from scheduling.models import Appointment, AppointmentSeries, AvailabilityRule, Slot
+from tests.factories import DoctorFactory, PatientFactory, appointment_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Status = Appointment.Status
 
 
 def seed() -> str:
@@ -25,7 +50,8 @@ def seed() -> str:
 
 
 SEEDED_MODELS: list[type[Model]] = [
-    User, Hospital, ClinicianProfile, AvailabilityRule, Slot, Appointment
+    User, Hospital, ClinicianProfile, AvailabilityRule, Slot, Appointment, AppointmentSeries,
+    Consultation, ConsultationAddendum, Prescription, LabResult, Notification, Job,
 ]  # fmt: skip
 
 
@@ -36,73 +62,194 @@ def snapshot() -> dict[str, list[dict]]:
     }
 
 
-def test_seed_creates_the_demo_world():
-    # when the demo data is loaded into an empty database
+def user(email_local: str) -> User:
+    return User.objects.get(email=f"{email_local}@{DEMO_DOMAIN}")
+
+
+def local_day_bounds(person: User, now: datetime) -> tuple[datetime, datetime]:
+    zone = person.tzinfo
+    day = now.astimezone(zone).date()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+
+
+def assert_consistent(now: datetime) -> None:
+    """No past visit still booked, no pair twice on one day, seats that match."""
+    stale = Appointment.objects.filter(status__in=Appointment.ACTIVE_STATUSES, end__lte=now)
+    assert not stale.exists(), list(stale.values("pk", "start", "status"))
+    per_day = Counter(
+        (a.clinician_id, a.patient_id, a.start.astimezone(a.clinician.tzinfo).date())
+        for a in Appointment.objects.select_related("clinician")
+    )
+    assert max(per_day.values()) == 1, [k for k, n in per_day.items() if n > 1]
+    for slot in Slot.objects.filter(capacity__gt=1):
+        live = slot.appointments.exclude(status=Status.CANCELLED).count()
+        assert slot.seats_taken == live
+
+
+def assert_today_around_now(now: datetime) -> None:
+    """In the psychologist's own zone: visits before and after now, one completed with
+    notes, one in progress; every clinician has something today."""
+    cleo = user(CLEO.email_local)
+    start, end = local_day_bounds(cleo, now)
+    today = Appointment.objects.filter(clinician=cleo, start__gte=start, start__lt=end)
+    assert today.count() >= 2
+    completed = today.filter(status=Status.COMPLETED, end__lte=now)
+    assert completed.exists()
+    assert all(Consultation.objects.get(appointment=a).notes for a in completed)
+    in_progress = Consultation.objects.filter(
+        appointment__clinician=cleo,
+        appointment__status__in=Appointment.ACTIVE_STATUSES,
+        started_at__isnull=False,
+        appointment__start__lte=now,
+        appointment__end__gt=now,
+    )
+    assert in_progress.count() == 1
+    upcoming = Appointment.objects.filter(
+        clinician=cleo, start__gt=now, status__in=Appointment.ACTIVE_STATUSES
+    )
+    assert upcoming.exists()
+
+
+def assert_eight_weeks_of_history(now: datetime) -> None:
+    for person in CLINICIANS:
+        clinician = user(person.email_local)
+        chart = sessions_per_week(
+            clinician=clinician, today=now.astimezone(clinician.tzinfo).date()
+        )
+        assert len(chart) == 8
+        assert all(point["sessions"] > 0 for point in chart), (person.email, chart)
+
+
+def test_seed_builds_a_clinic_that_lives_in_the_present():
+    # when the demo is loaded into an empty database
+    started = time.monotonic()
     output = seed()
+    elapsed = time.monotonic() - started
+    now = timezone.now()
 
-    # then people of every role exist, with obviously fake addresses
-    roles = list(User.objects.values_list("role", flat=True))
-    assert roles.count(Role.DOCTOR) == 2
-    assert roles.count(Role.PSYCHOLOGIST) == 2
-    assert roles.count(Role.PATIENT) >= 4
-    assert User.objects.filter(role=Role.STAFF, is_staff=True, is_superuser=True).count() == 1
-    assert all(email.endswith(".test") for email in User.objects.values_list("email", flat=True))
-    assert Hospital.objects.count() == 1
-    assert ClinicianProfile.objects.filter(hospital__isnull=False).count() == 4
+    # then it was quick enough for `make run`
+    assert elapsed < 20, elapsed
+    # and people of every role exist, all at the reserved demo domain, with fake names
+    roles = Counter(User.objects.values_list("role", flat=True))
+    assert roles[Role.DOCTOR] == 2
+    assert roles[Role.PSYCHOLOGIST] == 2
+    assert roles[Role.PATIENT] >= 6
+    assert roles[Role.STAFF] == 2
+    assert User.objects.filter(is_superuser=True).count() == 1
+    assert User.objects.filter(role=Role.STAFF, is_staff=True, is_superuser=False).count() == 1
+    assert demo_users().count() == User.objects.count()
+    assert all(u.email.endswith(".test") for u in User.objects.all())
+    for person in User.objects.all():
+        assert person.email in output
+        assert person.check_password(DEMO_PASSWORD)
 
-    # and every login printed works with the printed password
-    for user in User.objects.all():
-        assert user.email in output
-        assert user.check_password(DEMO_PASSWORD)
-    assert DEMO_PASSWORD in output
+    # today, the last eight weeks, and what is ahead
+    assert_today_around_now(now)
+    assert_eight_weeks_of_history(now)
+    assert_consistent(now)
+    statuses = Counter(Appointment.objects.filter(start__lt=now).values_list("status", flat=True))
+    assert statuses[Status.CANCELLED] >= 1
+    assert statuses[Status.NO_SHOW] >= 1
+    assert statuses[Status.COMPLETED] >= 4 * 8 * 2
 
 
-def test_seed_publishes_two_weeks_of_weekly_availability_in_local_time():
+def test_seed_writes_clinical_records_through_the_services():
     seed()
+    now = timezone.now()
 
-    rules = AvailabilityRule.objects.all()
-    assert rules.count() == 4 * 5  # four clinicians, Monday to Friday
-    assert {rule.time_zone for rule in rules} == {DEMO_TIME_ZONE}
-    for rule in rules:
-        assert (rule.valid_until - rule.valid_from).days == 13
-
-    slots = Slot.objects.select_related("rule")
-    days = {slot.start.date() for slot in slots}
-    assert len(days) >= 9  # ten weekdays in two weeks, less today's past hours
-    assert slots.count() > 0
-    for slot in slots:
-        # each slot sits inside its rule's hours on the rule's weekday, in local time
-        local_start = slot.start.astimezone(ZoneInfo(slot.rule.time_zone))
-        assert slot.rule.start_time <= local_start.time() < slot.rule.end_time
-        assert local_start.weekday() == slot.rule.weekday
-
-
-def test_seed_books_some_appointments_through_the_services():
-    seed()
-
-    appointments = Appointment.objects.select_related("slot")
-    statuses = sorted(appointments.values_list("status", flat=True))
-    assert statuses.count(Appointment.Status.CONFIRMED) == 1
-    assert statuses.count(Appointment.Status.CANCELLED) == 1
-    assert statuses.count(Appointment.Status.SCHEDULED) >= 2
-    for appointment in appointments:
-        assert appointment.patient.role == Role.PATIENT
-        assert appointment.clinician_id == appointment.slot.clinician_id
-        expected = Slot.Status.OPEN if not appointment.is_active else Slot.Status.BOOKED
-        assert appointment.slot.status == expected
+    # completed consultations have notes; some have addenda
+    completed = Consultation.objects.filter(appointment__status=Status.COMPLETED)
+    assert completed.exclude(notes="").count() == completed.count()
+    assert ConsultationAddendum.objects.filter(consultation__in=completed).exists()
+    # prescriptions by doctors on their completed visits, each rendering its PDF
+    prescriptions = Prescription.objects.select_related("consultation__appointment__patient")
+    assert prescriptions.count() >= 4
+    for prescription in prescriptions:
+        assert prescription.prescriber.role == Role.DOCTOR
+        assert prescription_pdf(prescription).startswith(b"%PDF")
+    # lab results: normal, high, and a critical one whose notification reached its clinician
+    flags = Counter(LabResult.objects.values_list("flag", flat=True))
+    assert flags["normal"] >= 1
+    assert flags["high"] >= 1
+    assert flags["critical"] == 1
+    critical = LabResult.objects.get(flag="critical")
+    assert Notification.objects.filter(
+        recipient=critical.ordering_clinician, kind="lab_result_critical"
+    ).exists()
+    # every booking has its audit row, written now (the trail is never backdated), while
+    # the records themselves are dated in the story
+    bookings = AuditEvent.objects.filter(action="appointment.book")
+    assert bookings.count() == Appointment.objects.count()
+    assert not bookings.filter(occurred_at__lt=now - timedelta(minutes=5)).exists()
+    assert Appointment.objects.filter(created_at__lt=now - timedelta(weeks=7)).exists()
+    # ahead: weekly rules, a group session with seats taken, a weekly series
+    assert AvailabilityRule.objects.filter(valid_until__gte=now.date() + timedelta(weeks=3))
+    group = Slot.objects.get(capacity__gt=1, start__gt=now)
+    assert 2 <= group.seats_taken < group.capacity
+    series = AppointmentSeries.objects.get(status=AppointmentSeries.Status.ACTIVE)
+    assert series.appointments.filter(start__gt=now).count() >= 4
+    assert Slot.objects.filter(status=Slot.Status.OPEN, start__gt=now).count() > 50
+    # the jobs list: a finished hospital import and a finished report
+    assert Job.objects.get(kind="hospital_import").status == "succeeded"
+    assert Job.objects.get(kind="report").status == "succeeded"
+    assert Hospital.objects.filter(code__startswith="DEMO-").count() == 3
 
 
 def test_running_it_twice_changes_nothing():
-    # given the demo data was loaded
     seed()
     before = snapshot()
 
-    # when it is loaded again
     output = seed()
 
-    # then the database is exactly as it was
     assert snapshot() == before
     assert "nothing changed" in output
+
+
+def test_a_day_later_the_demo_moves_into_the_present():
+    # given the demo was loaded yesterday (and a clinic's own rows exist beside it)
+    with time_machine.travel(timezone.now() - timedelta(days=1), tick=True):
+        seed()
+    doctor, patient = DoctorFactory(), PatientFactory()
+    theirs = appointment_for(doctor, patient, hours=-30)
+    assert theirs.status == Status.SCHEDULED
+
+    # when it runs today
+    seed()
+    now = timezone.now()
+
+    # then yesterday's visits have their outcomes, today has its own, nothing twice
+    assert_today_around_now(now)
+    assert_eight_weeks_of_history(now)
+    stale_demo = Appointment.objects.filter(
+        status__in=Appointment.ACTIVE_STATUSES, end__lte=now, patient__in=demo_users()
+    )
+    assert not stale_demo.exists()
+    # and the clinic's own appointment is exactly as it was
+    theirs.refresh_from_db()
+    assert theirs.status == Status.SCHEDULED
+    theirs.delete()
+    theirs.slot.delete()
+    assert_consistent(now)
+
+    # and a second run that day changes nothing
+    before = snapshot()
+    assert "nothing changed" in seed()
+    assert snapshot() == before
+
+
+def test_an_old_demo_database_is_refreshed():
+    # given a demo loaded ten days ago and never run since
+    with time_machine.travel(timezone.now() - timedelta(days=10), tick=True):
+        seed()
+
+    seed()
+    now = timezone.now()
+
+    assert_today_around_now(now)
+    assert_eight_weeks_of_history(now)
+    assert_consistent(now)
+    assert Slot.objects.filter(status=Slot.Status.OPEN, start__gt=now + timedelta(weeks=3))
 
 
 def test_refuses_to_run_in_production(settings):
@@ -110,9 +257,3 @@ def test_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError, match="production"):
         seed()
     assert not User.objects.exists()
-
-
-def test_demo_hours_are_plausible_clinic_hours():
-    seed()
-    for rule in AvailabilityRule.objects.all():
-        assert time(8) <= rule.start_time < rule.end_time <= time(19)

@@ -1,0 +1,13 @@
+"""The demo clinic that ``make run`` loads (``seed_demo``), one module per part.
+
+* ``people``: the cast (staff, front desk, four clinicians, patients), all at
+  ``@carebook.example.test``, the only rows the demo ever touches;
+* ``clock``: the controlled clock that lets the services write history in the past;
+* ``visits``: one visit played through the services (book, start, notes, outcome);
+* ``history``, ``today``, ``ahead``: the last eight weeks, today around now, the weeks
+  ahead (weekly rules, a group session, a weekly series);
+* ``clinical``: addenda, prescriptions and lab results on the history's consultations;
+* ``jobs``: a finished hospital import and a report in the jobs list;
+* ``refresh``: past demo visits still booked become completed or no-show;
+* ``world``: the order in which the parts run (``demo_seed``).
+"""
