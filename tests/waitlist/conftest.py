@@ -49,6 +49,12 @@ def deliver_all(name: str | None = None) -> None:
         outbox_event_deliver(event_id=event.id)
 
 
+def booked_slot(clinician: User, hours: float = 48, **extra) -> tuple[Slot, Appointment]:
+    """A slot of ``clinician`` booked by a patient of its own."""
+    slot = slot_for(clinician, hours, **extra)
+    return slot, appointment_book(patient=cast(User, PatientFactory()), slot_id=slot.pk)
+
+
 @pytest.fixture
 def doctor() -> User:
     return cast(User, DoctorFactory())
@@ -59,8 +65,6 @@ def booked(doctor) -> Callable[..., tuple[Slot, Appointment]]:
     """``booked(hours=48)`` → a slot of ``doctor`` booked by a patient of its own."""
 
     def make(hours: float = 48, **extra) -> tuple[Slot, Appointment]:
-        slot = slot_for(doctor, hours, **extra)
-        appointment = appointment_book(patient=cast(User, PatientFactory()), slot_id=slot.pk)
-        return slot, appointment
+        return booked_slot(doctor, hours, **extra)
 
     return make
