@@ -45,6 +45,12 @@ GROUP_P95_LIMIT = 3.0  # group storm p95 at most this many times the single book
 SERIES_COUNT = 4
 SERIES_CPU_LIMIT = float(SERIES_COUNT)  # series CPU/request at most this x a booking's
 SERIES_P95_LIMIT = float(SERIES_COUNT)  # series p95 at most this x a booking's
+# Data scale (BENCH_SCALE=10, issue #19): each scenario measured again on ten times the
+# rows, compared with itself at 1x in the same run. Reads and booking by CPU per request
+# (what the rows could add to), the admin change lists by p95 (their CPU is mostly the
+# template, the same at any size).
+SCALE_CPU_LIMIT = 1.25
+SCALE_ADMIN_P95_LIMIT = 1.5
 
 
 def cpu_per_request(v: dict[str, Any]) -> float | None:
@@ -153,8 +159,63 @@ def group_and_series_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return [check for check in out if check is not None]
 
 
+def scaled_pairs(r: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(scenario, its 1x figures, its figures at the run's scale) for every scenario the
+    run measured at both sizes; empty for a run at the default size only."""
+    factor = (r.get("scale") or {}).get("factor")
+    if not factor:
+        return []
+    suffix = f"_x{factor}"
+    return [
+        (name.removesuffix(suffix), r[name.removesuffix(suffix)], big)
+        for name, big in r.items()
+        if name.endswith(suffix) and isinstance(r.get(name.removesuffix(suffix)), dict)
+    ]
+
+
+def scale_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    factor = (r.get("scale") or {}).get("factor")
+    out: list[tuple[str, bool, str] | None] = []
+    for name, one, big in scaled_pairs(r):
+        if name.startswith("admin_"):
+            label = f"{name} p95 at {factor}x ≤ {SCALE_ADMIN_P95_LIMIT:g}x its 1x"
+            out.append(_ratio(label, big["p95_us"], one["p95_us"], SCALE_ADMIN_P95_LIMIT, 1 / 1000))
+        else:
+            label = f"{name} CPU/request at {factor}x ≤ {SCALE_CPU_LIMIT:g}x its 1x"
+            out.append(
+                _ratio(label, cpu_per_request(big), cpu_per_request(one), SCALE_CPU_LIMIT, 1000)
+            )
+    return [check for check in out if check is not None]
+
+
+def print_scale_table(r: dict[str, Any]) -> None:
+    pairs = scaled_pairs(r)
+    if not pairs:
+        return
+    factor = r["scale"]["factor"]
+    print(f"\ndata scale: 1x and {factor}x in this run (grown in {r['scale'].get('grow_s')} s)")
+    print(
+        f"{'scenario':34} {'p95 1x':>8} {f'p95 {factor}x':>9} {'ratio':>6} "
+        f"{'CPU 1x':>8} {f'CPU {factor}x':>9} {'ratio':>6}"
+    )
+    for name, one, big in pairs:
+        cpu_one, cpu_big = cpu_per_request(one), cpu_per_request(big)
+        cpu_ratio = f"{cpu_big / cpu_one:.2f}" if cpu_one and cpu_big is not None else "-"
+        print(
+            f"{name:34} {ms(one['p95_us']):8} {ms(big['p95_us']):9} "
+            f"{big['p95_us'] / one['p95_us']:6.2f} "
+            f"{_cpu_text(cpu_one):>8} {_cpu_text(cpu_big):>9} {cpu_ratio:>6}"
+        )
+    print("(CPU: app + db milliseconds of CPU per request)")
+
+
+def _cpu_text(cost: float | None) -> str:
+    return "-" if cost is None else f"{cost * 1000:.2f}"
+
+
 def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     out = throughput_checks(r) + latency_checks(r) + cpu_checks(r) + group_and_series_checks(r)
+    out += scale_checks(r)
 
     def add(name: str, ok: bool, detail: str) -> None:
         out.append((name, ok, detail))
@@ -207,7 +268,10 @@ def print_report(r: dict[str, Any]) -> bool:
         f"{'app CPU':>8} {'db CPU':>7} {'x bare':>7}  statuses"
     )
     bare_cpu = cpu_per_request(r["bare_c16"])
+    factor = (r.get("scale") or {}).get("factor")
     for name, v in r.items():
+        if factor and name.endswith(f"_x{factor}"):
+            continue  # in the data-scale table below
         if isinstance(v, dict) and "rps" in v:
             cost = cpu_per_request(v)
             times_bare = f"{cost / bare_cpu:.2f}" if cost is not None and bare_cpu else "-"
@@ -224,6 +288,7 @@ def print_report(r: dict[str, Any]) -> bool:
         pg = r[f"pgbench_c{c}"]
         label = f"pgbench -S c{c} (database ceiling)"
         print(f"{label:34} {pg['tps']:9.1f} avg {pg['latency_avg_ms']} ms")
+    print_scale_table(r)
     print()
     results = checks(r)
     for name, ok, detail in results:

@@ -43,6 +43,15 @@ THREADS_PER_WORKER = int(os.environ.get("BENCH_GUNICORN_THREADS", 1))
 DURATION = int(os.environ.get("BENCH_SECONDS", 8))
 WRK_THREADS = 2
 SERIES_COUNT = 4  # occurrences per series request (benchmarks/seed.py seeds that many weeks)
+# BENCH_SCALE=10: after the run at the default size, grow the data tenfold
+# (benchmarks/grow.py) and measure the reads, the booking and the admin again (issue #19).
+SCALE = int(os.environ.get("BENCH_SCALE", 1))
+ADMIN_LISTS = {
+    "appointments": "/admin/scheduling/appointment/",
+    "slots": "/admin/scheduling/slot/",
+    "audit_events": "/admin/audit/auditevent/",
+}
+ADMIN_CONNECTIONS = 4
 
 
 def app_env(**extra: str) -> dict[str, str]:
@@ -119,7 +128,45 @@ def prepare_database() -> None:
     sh([PYTHON, "manage.py", "migrate", "--noinput"], env=app_env())
     started = time.monotonic()
     sh([PYTHON, "-m", "benchmarks.seed"], env=app_env())
+    sh([PYTHON, "-m", "benchmarks.grow", "1"], env=app_env())  # history, admin session
     print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def grow(scale: int) -> float:
+    """Grows the seeded database to ``scale`` times its rows; returns the seconds taken."""
+    started = time.monotonic()
+    out = sh([PYTHON, "-m", "benchmarks.grow", str(scale)], env=app_env())
+    print(f"  {out.strip().splitlines()[-1]}", flush=True)
+    return round(time.monotonic() - started, 1)
+
+
+def run_admin_scenarios(results: dict[str, Any], suffix: str = "") -> None:
+    """The admin change lists of appointments, slots and audit events, as a staff member
+    logged in reads their first page."""
+    cookie = lines("admin_cookie")
+    with gunicorn() as server:
+        wrk("admin.lua", ADMIN_CONNECTIONS, cookie, "/admin/", seconds=2)  # warm-up
+        for name, path in ADMIN_LISTS.items():
+            results[f"admin_{name}_c{ADMIN_CONNECTIONS}{suffix}"] = wrk(
+                "admin.lua", ADMIN_CONNECTIONS, cookie, path, server=server
+            )
+
+
+def run_scaled_scenarios(results: dict[str, Any], scale: int) -> None:
+    """The reads and the booking at ``scale`` times the rows, beside the same run's 1x:
+    the same requests on people and slots of the grown database."""
+    suffix = f"_x{scale}"
+    with gunicorn() as server:
+        wrk("bare.lua", 16, seconds=3)  # warm-up: imports, connections
+        for c in (4, 16):
+            for kind in ("free_slots", "my_appointments", "agenda"):
+                results[f"read_{kind}_c{c}{suffix}"] = wrk(
+                    "reads.lua", c, lines(f"reads{suffix}"), "2", kind, server=server
+                )
+            results[f"booking_c{c}{suffix}"] = wrk(
+                "booking.lua", c, lines(f"book_c{c}{suffix}"), "2", server=server
+            )
+    run_admin_scenarios(results, suffix)
 
 
 @contextmanager
@@ -414,6 +461,11 @@ def main() -> None:
     results["pgbench_c16"] = pgbench(16)
     print("== API scenarios through gunicorn", flush=True)
     run_app_scenarios(results)
+    run_admin_scenarios(results)
+    if SCALE > 1:
+        print(f"== growing the data to {SCALE}x and measuring again", flush=True)
+        results["scale"] = {"factor": SCALE, "grow_s": grow(SCALE)}
+        run_scaled_scenarios(results, SCALE)
     results["double_bookings"] = double_bookings()
     results["over_capacity"] = over_capacity()
     results["group_slots_full"] = group_slots_full()

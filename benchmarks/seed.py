@@ -182,11 +182,13 @@ def write_series_inputs(
     write_booking_inputs(name, patients, first_slots, rng)
 
 
-def write_read_inputs(patients: list[int], clinicians: list[int], base: datetime) -> None:
+def write_read_inputs(
+    patients: list[int], clinicians: list[int], base: datetime, name: str = "reads"
+) -> None:
     frm = (base + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     to = (base + timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rng = random.Random(7)
-    with (WORK / "reads.txt").open("w") as out:
+    with (WORK / f"{name}.txt").open("w") as out:
         for _ in range(2_000):
             patient = rng.choice(patients)
             clinician = rng.choice(clinicians)
