@@ -9,6 +9,8 @@ from core.request_context import new_request_id, reset_request_id, set_request_i
 
 REQUEST_ID_HEADER = "X-Request-ID"
 API_PREFIX = "/api/"
+# The FHIR door (fhir/) refuses a NUL itself, as an OperationOutcome.
+FHIR_PREFIX = "/fhir/"
 NUL_REFUSED = "Null characters are not allowed."
 
 
@@ -48,7 +50,8 @@ class RejectNulQueryMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw = request.META.get("QUERY_STRING", "")
         # The raw string is checked first so that a request without one parses nothing.
-        if ("%00" in raw or "\x00" in raw) and not request.path.startswith(API_PREFIX):
+        own_refusal = request.path.startswith((API_PREFIX, FHIR_PREFIX))
+        if ("%00" in raw or "\x00" in raw) and not own_refusal:
             fields = {
                 key.replace("\x00", "\\x00"): [NUL_REFUSED]
                 for key, values in request.GET.lists()

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from scheduling.models import Appointment, Slot
 from tests.factories import (
     AppointmentFactory,
     DoctorFactory,
@@ -33,10 +32,10 @@ class Clinic:
     patient_a: Any
     patient_b: Any
     staff: Any
-    free: list[Slot]
-    withdrawn: Slot
-    appointment_a: Appointment
-    appointment_b: Appointment
+    free: list[Any]
+    withdrawn: Any
+    appointment_a: Any
+    appointment_b: Any
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fhir.resources.R4B import get_fhir_model_class  # type: ignore[import-not-found]
+from fhir.resources.R4B import get_fhir_model_class  # type: ignore[import-not-found, unused-ignore]
 
 FHIR_JSON = "application/fhir+json"
 BASE = "/fhir/R4"
@@ -31,7 +31,8 @@ ISSUE_CODES = {
 
 def validated(body: Any) -> Any:
     """``body`` if it is a valid R4B resource (its resourceType's model), else fail."""
-    assert isinstance(body, dict) and "resourceType" in body, body
+    assert isinstance(body, dict), body
+    assert "resourceType" in body, body
     model = get_fhir_model_class(body["resourceType"])
     model.model_validate(body)
     _check_codes(body)
@@ -80,7 +81,7 @@ def fhir_send(
 
 def ids(bundle: dict[str, Any], resource_type: str | None = None) -> list[int]:
     """The ids of the matches of a searchset Bundle, in order."""
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset", bundle
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "searchset"), bundle
     return [
         int(entry["resource"]["id"])
         for entry in bundle.get("entry", [])
