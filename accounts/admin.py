@@ -17,6 +17,8 @@ from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Hospital, Patient
 from accounts.services import (
     HOSPITAL_EDITABLE_FIELDS,
     STAFF_EDITABLE_FIELDS,
+    hospital_create,
+    hospital_delete,
     hospital_update,
     normalize_email,
     password_reset_link_send,
@@ -241,7 +243,15 @@ class HospitalAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Hospital, form: forms.Form, change: bool
     ) -> None:
         if not change:
-            super().save_model(request, obj, form, change)
+            created = hospital_create(
+                actor=request.user,  # type: ignore[arg-type]
+                data={name: form.cleaned_data[name] for name in HOSPITAL_EDITABLE_FIELDS},
+            )
+            # The admin goes on with ``obj`` (log entry, redirect): make it the saved row.
+            obj.pk = created.pk
+            obj.created_at, obj.updated_at = created.created_at, created.updated_at
+            obj._state.adding = False
+            obj._state.db = created._state.db
             return
         # The form has set the new values on ``obj``; the service compares them with the
         # stored row, validates, saves and audits.
@@ -252,3 +262,11 @@ class HospitalAdmin(admin.ModelAdmin):
         }
         saved = hospital_update(actor=request.user, hospital=obj, data=changed)  # type: ignore[arg-type]
         obj.updated_at = saved.updated_at
+
+    def delete_model(self, request: HttpRequest, obj: Hospital) -> None:
+        hospital_delete(actor=request.user, hospital_id=obj.pk)  # type: ignore[arg-type]
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Hospital]) -> None:
+        # The bulk action too: one audited delete per hospital, never a bare DELETE.
+        for hospital_id in queryset.order_by("pk").values_list("pk", flat=True):
+            hospital_delete(actor=request.user, hospital_id=hospital_id)  # type: ignore[arg-type]

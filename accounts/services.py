@@ -431,6 +431,45 @@ def _hospital_values(hospital: Hospital) -> dict[str, str]:
 
 
 @transaction.atomic
+def hospital_create(*, actor: User, data: dict[str, Any]) -> Hospital:
+    """Staff add a hospital (the admin add form): the model's rules, the code unique,
+    audited with its values. The directory import adds hospitals its own way (a job)."""
+    _require_staff(actor)
+    unknown = sorted(set(data) - set(HOSPITAL_EDITABLE_FIELDS))
+    if unknown:
+        raise _invalid_fields({name: ["This field cannot be set here."] for name in unknown})
+    hospital = Hospital(**data)
+    try:
+        hospital.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise _invalid_fields(exc.message_dict) from exc
+    if Hospital.objects.filter(code=hospital.code).exists():
+        raise Conflict("A hospital with this code already exists.", code="hospital_code_taken")
+    hospital.save()
+    changes = diff(dict.fromkeys(HOSPITAL_EDITABLE_FIELDS, None), _hospital_values(hospital))
+    audit_record(actor=actor, action="hospital.create", obj=hospital, changes=changes)
+    return hospital
+
+
+@transaction.atomic
+def hospital_delete(*, actor: User, hospital_id: int) -> None:
+    """Staff remove a hospital: under its row lock, audited with the values it had. Slots,
+    rules and clinician profiles that named it keep their rows without it (SET NULL)."""
+    _require_staff(actor)
+    try:
+        stored = hospital_lock(hospital_id)
+    except Hospital.DoesNotExist:
+        return  # already gone (two staff deleting at once): nothing to record
+    audit_record(
+        actor=actor,
+        action="hospital.delete",
+        obj=stored,
+        metadata={"code": stored.code, "name": stored.name},
+    )
+    stored.delete()
+
+
+@transaction.atomic
 def hospital_update(*, actor: User, hospital: Hospital, data: dict[str, Any]) -> Hospital:
     """Staff edit a hospital (the admin change form): validated by the model's rules (the
     import's too), the code unique, audited with the fields that changed.

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Hospital, User
-from accounts.services import hospital_update
+from accounts.services import hospital_create, hospital_delete, hospital_update
 from audit.models import AuditEvent
 from core.errors import Conflict, InvalidRequest, NotAllowed
 from tests.factories import PASSWORD, DoctorFactory, HospitalFactory, StaffFactory
@@ -143,3 +143,87 @@ class TestHospitalUpdate:
         assert refused.value.code == "hospital_code_taken"
         hospital.refresh_from_db()
         assert hospital.code == "LYON-2"
+
+
+def audit_rows(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+
+
+class TestTheAdminAddsAndDeletesThroughServices:
+    @pytest.fixture
+    def admin(self) -> Client:
+        superuser = User.objects.create_superuser(email="root@example.test", password=PASSWORD)
+        client = Client()
+        client.force_login(superuser)
+        return client
+
+    def test_the_add_form_creates_one_audited_hospital(self, admin):
+        data = admin_form(HospitalFactory.build(code="NEW-1", name="New Clinic", country="FR"))
+
+        response = admin.post(reverse("admin:accounts_hospital_add"), data)
+
+        assert response.status_code == 302
+        hospital = Hospital.objects.get(code="NEW-1")
+        [row] = audit_rows("hospital.create")
+        assert row.object_id == str(hospital.pk)
+        assert row.changes["name"] == {"before": None, "after": "New Clinic"}
+
+    def test_the_delete_page_deletes_through_the_service(self, admin):
+        hospital = HospitalFactory(code="GONE-1")
+        url = reverse("admin:accounts_hospital_delete", args=[hospital.pk])
+
+        response = admin.post(url, {"post": "yes"})
+
+        assert response.status_code == 302
+        assert not Hospital.objects.filter(pk=hospital.pk).exists()
+        [row] = audit_rows("hospital.delete")
+        assert row.metadata == {"code": "GONE-1", "name": hospital.name}
+
+    def test_the_bulk_delete_action_audits_each_hospital(self, admin):
+        hospitals = HospitalFactory.create_batch(3)
+        data = {
+            "action": "delete_selected",
+            "_selected_action": [h.pk for h in hospitals],
+            "post": "yes",
+        }
+
+        response = admin.post(reverse("admin:accounts_hospital_changelist"), data)
+
+        assert response.status_code == 302
+        assert Hospital.objects.filter(pk__in=[h.pk for h in hospitals]).count() == 0
+        deleted = {row.object_id for row in audit_rows("hospital.delete")}
+        assert deleted == {str(h.pk) for h in hospitals}
+
+
+class TestHospitalCreateAndDelete:
+    def test_a_clinician_may_neither_create_nor_delete(self):
+        hospital = HospitalFactory()
+
+        with pytest.raises(NotAllowed):
+            hospital_create(actor=DoctorFactory(), data={"code": "X-1", "name": "X"})
+        with pytest.raises(NotAllowed):
+            hospital_delete(actor=DoctorFactory(), hospital_id=hospital.pk)
+
+        assert Hospital.objects.filter(pk=hospital.pk).exists()
+        assert not Hospital.objects.filter(code="X-1").exists()
+        assert audit_rows("hospital.create") == audit_rows("hospital.delete") == []
+
+    def test_a_taken_code_or_an_unknown_field_is_refused(self):
+        HospitalFactory(code="TAKEN-1")
+
+        with pytest.raises(Conflict):
+            hospital_create(actor=StaffFactory(), data={"code": "TAKEN-1", "name": "Dup"})
+        with pytest.raises(InvalidRequest):
+            hospital_create(actor=StaffFactory(), data={"code": "OK-1", "id": 5})
+
+        assert Hospital.objects.filter(code__in=["TAKEN-1", "OK-1"]).count() == 1
+        assert audit_rows("hospital.create") == []
+
+    def test_deleting_a_hospital_already_gone_changes_nothing(self):
+        hospital = HospitalFactory()
+        hospital_id = hospital.pk
+        hospital.delete()
+
+        hospital_delete(actor=StaffFactory(), hospital_id=hospital_id)
+
+        assert audit_rows("hospital.delete") == []
