@@ -24,6 +24,7 @@ from accounts.models import ClinicianProfile, Hospital, User
 from scheduling.models import AvailabilityRule, Slot
 from tests.clinical_world import World, clinical_world, db_state
 from tests.factories import SlotFactory
+from waitlist.models import WaitlistEntry, WaitlistOffer
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,23 @@ def _series_of_a(world: World) -> int:
 
     first = _weekly_slots(world.doctor)[0]
     return series_book(patient=world.patient_a, slot_id=first.pk, count=2).series.pk
+
+
+def _entry_of_a(world: World) -> int:
+    """Patient A waiting for the doctor."""
+    from waitlist.services import entry_join
+
+    return entry_join(patient=world.patient_a, clinician=world.doctor, actor=world.patient_a).pk
+
+
+def _offer_to_a(world: World) -> int:
+    """A live offer to patient A (waiting for the doctor) of a freed slot of the doctor."""
+    from waitlist.services import slot_offer_next
+
+    _entry_of_a(world)
+    offer = slot_offer_next(slot_id=_weekly_slots(world.doctor, weeks=1)[0].pk)
+    assert offer is not None, "the world's patient A is free then"
+    return offer.pk
 
 
 # R(patient A, patient B, doctor of A, unrelated doctor, psychologist of A, staff, anonymous)
@@ -379,6 +397,61 @@ ACTIONS = [
     Action(
         "audit log", "get", lambda w: "/api/v1/audit-events/", R(403, 403, 403, 403, 403, 200, 401)
     ),
+    # --- the waitlist (#16): patients join for themselves, staff for a patient; the
+    # clinician sees who waits for them; a record that is not yours is a 404 -------------
+    Action(
+        "waitlist list", "get", lambda w: "/api/v1/waitlist/", R(200, 200, 200, 200, 200, 200, 401)
+    ),
+    Action(
+        "waitlist join",
+        "post",
+        lambda w: "/api/v1/waitlist/",
+        R(201, 201, 403, 403, 403, 403, 401),  # staff must name the patient
+        body=lambda w: {"clinician": w.doctor.pk},
+    ),
+    Action(
+        "waitlist join for patient A (staff)",
+        "post",
+        lambda w: "/api/v1/waitlist/",
+        R(201, 403, 403, 403, 403, 201, 401),
+        body=lambda w: {"clinician": w.doctor.pk, "patient": w.patient_a.pk},
+    ),
+    Action(
+        "waitlist entry read (A's)",
+        "get",
+        lambda w: f"/api/v1/waitlist/{_entry_of_a(w)}/",
+        R(200, 404, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "waitlist leave (A's)",
+        "delete",
+        lambda w: f"/api/v1/waitlist/{_entry_of_a(w)}/",
+        R(200, 404, 403, 403, 403, 200, 401),
+    ),
+    Action(
+        "waitlist offers list",
+        "get",
+        lambda w: "/api/v1/waitlist/offers/",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "waitlist offer read (A's)",
+        "get",
+        lambda w: f"/api/v1/waitlist/offers/{_offer_to_a(w)}/",
+        R(200, 404, 200, 404, 404, 200, 401),
+    ),
+    Action(
+        "waitlist offer accept (A's)",
+        "post",
+        lambda w: f"/api/v1/waitlist/offers/{_offer_to_a(w)}/accept/",
+        R(201, 404, 403, 403, 403, 201, 401),
+    ),
+    Action(
+        "waitlist offer decline (A's)",
+        "post",
+        lambda w: f"/api/v1/waitlist/offers/{_offer_to_a(w)}/decline/",
+        R(200, 404, 403, 403, 403, 200, 401),
+    ),
 ]
 
 CASES = [
@@ -393,6 +466,8 @@ def foundation_state() -> dict[str, Any]:
         "profiles": ClinicianProfile.objects.count(),
         "hospitals": Hospital.objects.count(),
         "rules": AvailabilityRule.objects.count(),
+        "waitlist": list(WaitlistEntry.objects.order_by("pk").values("pk", "status")),
+        "offers": list(WaitlistOffer.objects.order_by("pk").values("pk", "status")),
     }
 
 
@@ -446,5 +521,29 @@ def test_the_table_covers_every_clinical_endpoint():
         "lab-results/<int:lab_result_id>/": "lab result read",
     }
     assert routes == set(row_of_route)
+    names = {action.name for action in ACTIONS}
+    assert set(row_of_route.values()) <= names
+
+
+def test_the_table_covers_every_waitlist_endpoint():
+    """A new waitlist URL or method without a row here fails this test."""
+    from waitlist.urls import urlpatterns as waitlist_urls
+
+    verbs = ("get", "post", "delete", "patch", "put")
+    methods = {
+        str(p.pattern): {m for m in verbs if hasattr(p.callback.view_class, m)}  # type: ignore[attr-defined]
+        for p in waitlist_urls
+    }
+    row_of_route = {
+        ("waitlist/", "get"): "waitlist list",
+        ("waitlist/", "post"): "waitlist join",
+        ("waitlist/<waitlist_id:entry_id>/", "get"): "waitlist entry read (A's)",
+        ("waitlist/<waitlist_id:entry_id>/", "delete"): "waitlist leave (A's)",
+        ("waitlist/offers/", "get"): "waitlist offers list",
+        ("waitlist/offers/<waitlist_id:offer_id>/", "get"): "waitlist offer read (A's)",
+        ("waitlist/offers/<waitlist_id:offer_id>/accept/", "post"): "waitlist offer accept (A's)",
+        ("waitlist/offers/<waitlist_id:offer_id>/decline/", "post"): "waitlist offer decline (A's)",
+    }
+    assert {(route, m) for route, ms in methods.items() for m in ms} == set(row_of_route)
     names = {action.name for action in ACTIONS}
     assert set(row_of_route.values()) <= names
