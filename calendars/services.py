@@ -38,7 +38,7 @@ class IssuedFeed:
     token: str  # shown once: only its hash is kept
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def calendar_feed_issue(*, owner: User, include_details: bool | None = None) -> IssuedFeed:
     """A new secret URL for ``owner``'s feed: the first one, or a rotation (the previous
     URL answers 404 from the commit on). ``include_details`` None keeps the setting (off
@@ -63,7 +63,7 @@ def calendar_feed_issue(*, owner: User, include_details: bool | None = None) -> 
     return IssuedFeed(feed=feed, token=token)
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def calendar_feed_update(*, owner: User, include_details: bool) -> CalendarFeed:
     """Turn the names and reasons in ``owner``'s feed on or off (the URL stays)."""
     feed = calendar_feed_lock(owner)
@@ -80,7 +80,7 @@ def calendar_feed_update(*, owner: User, include_details: bool) -> CalendarFeed:
     return feed
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic
 def calendar_feed_revoke(*, owner: User, actor: User | None = None) -> None:
     """Delete ``owner``'s feed: its URL answers 404 from the commit on. ``actor`` is the
     staff member revoking it in the admin (default: the owner)."""
