@@ -400,7 +400,8 @@ def _series_response(series_id: int, *, user: User, code: int = 200) -> Response
 
 
 class AppointmentSeriesApi(APIView):
-    """``GET`` lists the series you may see; ``POST`` books one (patients)."""
+    """``GET`` lists the series you may see; ``POST`` books one (patients, or staff for a
+    patient, as ``POST appointments/``)."""
 
     @extend_schema(
         operation_id="appointment_series_list",
@@ -428,15 +429,17 @@ class AppointmentSeriesApi(APIView):
         "clinician's time zone) every `interval` weeks, in one transaction. "
         "`on_conflict=fail`: any unbookable occurrence → 409 `series_conflict` with every "
         "conflict in `details.conflicts` ({index, start, code}), nothing booked. `skip`: "
-        "the others are booked, the unbookable ones listed in `skipped`.",
+        "the others are booked, the unbookable ones listed in `skipped`. Staff (the front "
+        "desk) send `patient` to book for that patient, as on `POST appointments/`.",
     )
     @idempotent(required=True)
     def post(self, request: Request) -> Response:
-        require_role(request.user, Role.PATIENT)
+        require_role(request.user, Role.PATIENT, Role.STAFF)
         data = validated(SeriesBookInput, request.data)
         user = signed_in(request)
         booked = services.series_book(
-            patient=user,
+            patient=_patient_to_book_for(user, data.get("patient")),
+            actor=user,
             slot_id=data["slot"],
             count=data["count"],
             interval_weeks=data["interval"],

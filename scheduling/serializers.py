@@ -329,6 +329,11 @@ class SeriesBookInput(StrictInput):
         help_text="fail: one unbookable occurrence books nothing (409 `series_conflict`); "
         "skip: the others are booked and the unbookable ones listed in `skipped`.",
     )
+    patient = IdField(
+        required=False,
+        help_text="Staff only (the front desk): the patient to book the series for. Others "
+        "may send only their own id (or leave it out).",
+    )
 
 
 class SeriesCancelInput(StrictInput):

@@ -124,12 +124,42 @@ def test_an_unknown_slot_is_a_404(client_for, patient):
 
 
 @pytest.mark.parametrize("role", ["doctor", "staff"])
-def test_only_patients_book_a_series(client_for, slots, role):
+def test_a_clinician_or_staff_without_a_patient_books_no_series(client_for, slots, role):
     user = DoctorFactory() if role == "doctor" else StaffFactory()
     before = state()
     response = post_series(client_for(user), {"slot": slots[0].pk, "count": 2})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "role_not_allowed"
+    assert state() == before
+
+
+def test_the_front_desk_books_a_series_for_a_patient(client_for, patient, slots):
+    staff = StaffFactory()
+
+    response = post_series(
+        client_for(staff), {"slot": slots[0].pk, "count": 3, "patient": patient.pk}
+    )
+
+    assert response.status_code == 201
+    series = AppointmentSeries.objects.get(pk=response.json()["id"])
+    assert (series.patient_id, series.created_by_id) == (patient.pk, staff.pk)
+    assert series.appointments.filter(patient=patient).count() == 3
+
+
+def test_a_patient_may_not_book_a_series_for_another(client_for, patient, slots):
+    before = state()
+    body = {"slot": slots[0].pk, "count": 2, "patient": PatientFactory().pk}
+    response = post_series(client_for(patient), body)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "role_not_allowed"
+    assert state() == before
+
+
+def test_the_front_desk_naming_an_unknown_patient_is_404(client_for, slots):
+    before = state()
+    body = {"slot": slots[0].pk, "count": 2, "patient": DoctorFactory().pk}
+    response = post_series(client_for(StaffFactory()), body)
+    assert response.status_code == 404
     assert state() == before
 
 
