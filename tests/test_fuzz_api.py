@@ -33,6 +33,7 @@ from tests.factories import (
     SlotFactory,
     StaffFactory,
 )
+from waitlist import services as waitlist_services
 
 FUZZ_MAX_EXAMPLES = int(os.environ.get("CAREBOOK_FUZZ_EXAMPLES", "4"))
 
@@ -72,6 +73,10 @@ def world(db, keep_test_connection):
         patient=patient, clinician=doctor, count=2, first_start=appointment.start, time_zone="UTC"
     )
     AppointmentFactory(patient=patient, slot__clinician=doctor, series=series)
+    # The patient waits for the doctor and holds the offer of a freed slot (#16).
+    entry = waitlist_services.entry_join(patient=patient, clinician=doctor, actor=patient)
+    offer = waitlist_services.slot_offer_next(slot_id=SlotFactory(clinician=doctor).pk)
+    assert offer is not None
     return {
         "callers": {"patient": patient, "doctor": doctor, "staff": staff},
         "headers": {name: bearer(user) for name, user in
@@ -84,6 +89,8 @@ def world(db, keep_test_connection):
             "clinician_id": doctor.pk,
             "hospital_id": hospital.pk,
             "series_id": series.pk,
+            "entry_id": entry.pk,
+            "offer_id": offer.pk,
         },
     }  # fmt: skip
 
