@@ -20,7 +20,8 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, close_old_connections, transaction
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.wsgi import application
@@ -152,3 +153,40 @@ def test_no_request_gets_a_500(case, world):
     _calls["count"] += 1
     response = call(case, world["headers"][role])
     assert_well_behaved(response, f"{case.method} {case.formatted_path} ({role})")
+
+
+# --- the calendar feed URL (outside /api/v1/, so not in the schema) --------------------
+
+
+@given(
+    token=st.text(max_size=300),
+    method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+    if_none_match=st.text(alphabet=st.characters(codec="latin-1"), max_size=80),
+    known=st.booleans(),
+)
+@settings(
+    max_examples=FUZZ_MAX_EXAMPLES * 25,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_calendar_feed_url_never_answers_500(db, token, method, if_none_match, known):
+    """/calendar/{token}.ics with any token, method and If-None-Match: a feed, 304, or a
+    4xx in the envelope (unknown token 404, other method 405, too many reads 429)."""
+    from urllib.parse import quote
+
+    from django.test import Client
+
+    from calendars.services import calendar_feed_issue
+
+    if known:  # a real feed, read with a fuzzed If-None-Match
+        path = f"/calendar/{calendar_feed_issue(owner=DoctorFactory()).token}.ics"
+    else:
+        path = "/calendar/" + quote(token, safe="") + ".ics"
+    response = Client().generic(method, path, headers={"If-None-Match": if_none_match})
+    assert response.status_code < 500, (path, method, response.content[:300])
+    assert response.headers.get("X-Request-ID")
+    if response.status_code >= 400 and response.content:
+        assert set(json.loads(response.content)) == {"error"}
+    if known and method in ("GET", "HEAD"):
+        assert response.status_code in (200, 304)
