@@ -21,6 +21,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ClinicianProfile, Hospital, User
+from calendars.models import CalendarFeed
 from scheduling.models import AvailabilityRule, Slot
 from tests.clinical_world import World, clinical_world, db_state
 from tests.factories import SlotFactory
@@ -132,6 +133,25 @@ def _offer_to_a(world: World) -> int:
     offer = slot_offer_next(slot_id=_weekly_slots(world.doctor, weeks=1)[0].pk)
     assert offer is not None, "the world's patient A is free then"
     return offer.pk
+
+
+def _feed_of_a(world: World) -> str:
+    """Patient A's calendar feed URL (path), issued through the service."""
+    from calendars.services import calendar_feed_issue
+
+    return f"/calendar/{calendar_feed_issue(owner=world.patient_a).token}.ics"
+
+
+def _rotated_feed_of_a(world: World) -> str:
+    """The URL patient A's feed had before A rotated it."""
+    old = _feed_of_a(world)
+    _feed_of_a(world)
+    return old
+
+
+def _me_feed_once_a_has_one(world: World) -> str:
+    _feed_of_a(world)
+    return "/api/v1/me/calendar-feed/"
 
 
 # R(patient A, patient B, doctor of A, unrelated doctor, psychologist of A, staff, anonymous)
@@ -452,6 +472,47 @@ ACTIONS = [
         lambda w: f"/api/v1/waitlist/offers/{_offer_to_a(w)}/decline/",
         R(200, 404, 403, 403, 403, 200, 401),
     ),
+    # --- calendar feeds (#17): each person's own feed (staff have none); the .ics opens
+    # by its token alone, whoever asks, and an unknown or rotated token is 404 for all --
+    Action(
+        "calendar feed issue",
+        "post",
+        lambda w: "/api/v1/me/calendar-feed/",
+        R(201, 201, 201, 201, 201, 403, 401),
+        body=lambda w: {},
+    ),
+    Action(
+        "calendar feed read (none of one's own)",
+        "get",
+        lambda w: "/api/v1/me/calendar-feed/",
+        R(404, 404, 404, 404, 404, 403, 401),
+    ),
+    Action(
+        "calendar feed details (A has a feed)",
+        "patch",
+        _me_feed_once_a_has_one,
+        R(200, 404, 404, 404, 404, 403, 401),
+        body=lambda w: {"include_details": True},
+    ),
+    Action(
+        "calendar feed revoke (A has a feed)",
+        "delete",
+        _me_feed_once_a_has_one,
+        R(204, 404, 404, 404, 404, 403, 401),
+    ),
+    Action("calendar feed .ics (A's)", "get", _feed_of_a, R(200, 200, 200, 200, 200, 200, 200)),
+    Action(
+        "calendar feed .ics (A's rotated away)",
+        "get",
+        _rotated_feed_of_a,
+        R(404, 404, 404, 404, 404, 404, 404),
+    ),
+    Action(
+        "calendar feed .ics (unknown token)",
+        "get",
+        lambda w: "/calendar/" + "x" * 43 + ".ics",
+        R(404, 404, 404, 404, 404, 404, 404),
+    ),
 ]
 
 CASES = [
@@ -468,6 +529,11 @@ def foundation_state() -> dict[str, Any]:
         "rules": AvailabilityRule.objects.count(),
         "waitlist": list(WaitlistEntry.objects.order_by("pk").values("pk", "status")),
         "offers": list(WaitlistOffer.objects.order_by("pk").values("pk", "status")),
+        "calendar_feeds": list(
+            CalendarFeed.objects.order_by("pk").values(
+                "pk", "owner", "token_hash", "include_details"
+            )
+        ),
     }
 
 
@@ -547,3 +613,27 @@ def test_the_table_covers_every_waitlist_endpoint():
     assert {(route, m) for route, ms in methods.items() for m in ms} == set(row_of_route)
     names = {action.name for action in ACTIONS}
     assert set(row_of_route.values()) <= names
+
+
+def test_the_table_covers_every_calendar_feed_endpoint():
+    """A new calendars URL or method without a row here fails this test."""
+    from calendars.feed_urls import urlpatterns as feed_urls
+    from calendars.urls import urlpatterns as calendar_urls
+
+    verbs = ("get", "post", "delete", "patch", "put")
+    methods = {
+        (str(p.pattern), m)
+        for p in calendar_urls
+        for m in verbs
+        if hasattr(p.callback.view_class, m)  # type: ignore[attr-defined]
+    }
+    row_of_route = {
+        ("me/calendar-feed/", "post"): "calendar feed issue",
+        ("me/calendar-feed/", "get"): "calendar feed read (none of one's own)",
+        ("me/calendar-feed/", "patch"): "calendar feed details (A has a feed)",
+        ("me/calendar-feed/", "delete"): "calendar feed revoke (A has a feed)",
+    }
+    assert methods == set(row_of_route)
+    assert [p.name for p in feed_urls] == ["calendar-feed"]  # GET only: "calendar feed .ics"
+    names = {action.name for action in ACTIONS}
+    assert set(row_of_route.values()) | {"calendar feed .ics (A's)"} <= names
