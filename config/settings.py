@@ -369,6 +369,9 @@ elif CELERY_BROKER_URL.startswith("redis"):
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
+# Results are deleted by core.retention in batches (CELERY_RESULT_RETENTION_DAYS), so beat
+# does not add Celery's own celery.backend_cleanup (one unbatched DELETE) as well.
+CELERY_RESULT_EXPIRES = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -403,6 +406,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Re-sends jobs still queued, or whose worker's lease lapsed (core.jobs).
     "job-sweep": {"task": "core.jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_SECONDS},
     "idempotency-purge": {"task": "core.idempotency_purge", "schedule": 3600.0},
+    # Deletes old machinery rows and files in batches (core.retention, docs/retention.md).
+    "retention-purge": {"task": "core.retention_purge", "schedule": 3600.0},
     "audit-seal": {"task": "audit.seal", "schedule": 300.0, "kwargs": {"full": True}},
     # Extends the verified part of the chain from its checkpoint (the admin index shows it).
     "audit-verify": {"task": "audit.verify_chain", "schedule": 60.0},
@@ -456,6 +461,16 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # An in-flight key's claim: a request killed mid-way (worker timeout, OOM) frees its key
 # after this. Longer than any request may run (gunicorn's timeout, 30 s).
 IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS = env.int("IDEMPOTENCY_IN_PROGRESS_LEASE_SECONDS", default=60)
+
+# Retention of machinery (core.retention, docs/retention.md): ages in days, batches, and
+# the time one run may take (the next hourly run continues). Audit rows, clinical records
+# and notifications are never deleted by it.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=2000)
+RETENTION_TIME_BUDGET_SECONDS = env.float("RETENTION_TIME_BUDGET_SECONDS", default=120.0)
+OUTBOX_RETENTION_DAYS = env.float("OUTBOX_RETENTION_DAYS", default=7)
+CELERY_RESULT_RETENTION_DAYS = env.float("CELERY_RESULT_RETENTION_DAYS", default=1)
+JOB_FILE_RETENTION_DAYS = env.float("JOB_FILE_RETENTION_DAYS", default=30)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.float("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # Bulk hospital import (docs/bulk_import.md). Uploads are streamed to MEDIA_ROOT.
 BULK_IMPORT_MAX_UPLOAD_BYTES = env.int("BULK_IMPORT_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)

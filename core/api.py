@@ -16,6 +16,7 @@ from core.errors import NotFound
 from core.jobs import jobs_visible_to
 from core.models import Job
 from core.read_audit import Read, ReadSurface, audit_read
+from core.retention import FILE_PURGED_AT
 from core.serializers import JobOutput
 
 
@@ -47,6 +48,10 @@ class JobDownloadApi(APIView):
     )
     def get(self, request: Request, job_id: UUID) -> Any:
         job = visible_job(request, job_id)
+        if not job.file and isinstance(job.result, dict) and job.result.get(FILE_PURGED_AT):
+            raise NotFound(
+                "This job's file was deleted after its retention period.", code="job_file_gone"
+            )
         if not job.file:
             raise NotFound("This job has no file to download (yet).", code="job_file_not_ready")
         name = job.file.name.rsplit("/", 1)[-1]

@@ -261,18 +261,18 @@ def idempotent(
 PURGE_BATCH_SIZE = 5_000
 
 
-def idempotency_purge_expired(*, batch_size: int = PURGE_BATCH_SIZE) -> int:
+def idempotency_purge_expired(
+    *, batch_size: int = PURGE_BATCH_SIZE, seconds: float | None = None
+) -> int:
     """Delete records past their replay window or lapsed claims; returns how many.
 
-    Run by beat (``core.idempotency_purge``). A batch per statement, so a large backlog
-    never holds one long transaction or a long lock on the table.
+    Run by beat (``core.idempotency_purge``). A batch per transaction, so a large backlog
+    never holds one long transaction or a long lock on the table; at most ``seconds``
+    (``RETENTION_TIME_BUDGET_SECONDS``), the next run takes the rest.
     """
-    now = timezone.now()
-    expired = IdempotencyRecord.objects.filter(expires_at__lte=now)
-    purged = 0
-    while ids := list(expired.order_by().values_list("id", flat=True)[:batch_size]):
-        deleted, _ = expired.filter(id__in=ids).delete()
-        purged += deleted
-        if len(ids) < batch_size:
-            break
-    return purged
+    from core.retention import Batches, delete_rows, ids_of
+
+    budget = settings.RETENTION_TIME_BUDGET_SECONDS if seconds is None else seconds
+    expired = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now())
+    batches = Batches(batch_size=batch_size, seconds=budget)
+    return batches.delete(ids_of(expired), delete_rows(IdempotencyRecord))

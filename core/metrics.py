@@ -47,6 +47,11 @@ logger = logging.getLogger(__name__)
 EVENTS_DELIVERED = Counter(
     "events_delivered", "Outbox events delivered to a subscriber (one per event and subscriber)."
 )
+RETENTION_DELETED = Counter(
+    "retention_deleted",
+    "Rows (or files) deleted by the retention purges (core.retention), by purge.",
+    ["kind"],
+)
 
 # The outbox (owned by the events work) exposes ``pending_event_count() -> int`` here.
 # Imported lazily at scrape time so metrics work before, and without, the outbox.

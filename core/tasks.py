@@ -8,6 +8,7 @@ from django.db import OperationalError
 from core.idempotency import idempotency_purge_expired
 from core.jobs import jobs_sweep_stalled
 from core.outbox import OutboxDeliveryFailed, outbox_event_deliver, outbox_sweep_pending
+from core.retention import retention_run
 
 
 @shared_task(
@@ -41,3 +42,9 @@ def jobs_sweep() -> int:
 def idempotency_purge() -> int:
     """Periodic (beat): delete expired Idempotency-Key records, a batch at a time."""
     return idempotency_purge_expired()
+
+
+@shared_task(name="core.retention_purge", acks_late=True)
+def retention_purge() -> dict[str, int]:
+    """Periodic (beat): delete old machinery rows and files in batches (core.retention)."""
+    return retention_run()

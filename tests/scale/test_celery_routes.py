@@ -21,6 +21,7 @@ EXPECTED_QUEUE = {
     "core.outbox_sweep": "events",
     "core.jobs_sweep": "celery",
     "core.idempotency_purge": "celery",
+    "core.retention_purge": "celery",
     "notifications.webhook_deliver": "events",
     "notifications.webhook_sweep": "events",
     "notifications.retry": "events",
