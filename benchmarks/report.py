@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks import cancel_offer
+
 READS = ("free_slots", "my_appointments", "agenda")
 
 
@@ -215,6 +217,7 @@ def _cpu_text(cost: float | None) -> str:
 
 def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     out = throughput_checks(r) + latency_checks(r) + cpu_checks(r) + group_and_series_checks(r)
+    out += cancel_offer.checks(r)
     out += scale_checks(r)
 
     def add(name: str, ok: bool, detail: str) -> None:
@@ -289,6 +292,7 @@ def print_report(r: dict[str, Any]) -> bool:
         label = f"pgbench -S c{c} (database ceiling)"
         print(f"{label:34} {pg['tps']:9.1f} avg {pg['latency_avg_ms']} ms")
     print_scale_table(r)
+    cancel_offer.print_probe(r)
     print()
     results = checks(r)
     for name, ok, detail in results:

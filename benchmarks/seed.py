@@ -26,6 +26,7 @@ from django.db import connection, transaction  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from accounts.models import ClinicianProfile, Hospital, Role, User  # noqa: E402
+from benchmarks import cancel_offer  # noqa: E402
 from scheduling.models import Appointment, Slot  # noqa: E402
 
 CLINICIANS = int(os.environ.get("BENCH_CLINICIANS", 1000))
@@ -246,6 +247,8 @@ def main() -> None:
     write_series_inputs("series_c4", series_patients[:half], series_slots[:half], rng)
     write_series_inputs("series_c16", series_patients[half:], series_slots[half:], rng)
     write_read_inputs(patients, clinicians, base)
+    # The cancel → offer scenario: waiting patients and its inputs (its own module).
+    cancel_offer.seed(clinicians, base, password)
     taken = slots[(clinicians[0], 0)]
     (WORK / "hot_slot.txt").write_text(f"{taken}\n")
     print(
