@@ -35,7 +35,8 @@ def fhir_free_slots(client, clinician, start, end, status="free") -> list[int]:
     query = urlencode([("schedule", f"Schedule/{clinician.pk}"), ("status", status),
                        ("start", f"ge{start.isoformat()}"), ("start", f"lt{end.isoformat()}"),
                        ("_count", "3")])  # fmt: skip
-    found, url = [], f"Slot?{query}"
+    found: list[int] = []
+    url: str | None = f"Slot?{query}"
     while url:  # across pages of three
         status_code, bundle = fhir_get(client, url)
         assert status_code == 200
