@@ -22,7 +22,8 @@ What goes (the ages are settings):
 * ``sessions``: Django sessions past their expiry date (what ``clearsessions`` does).
 * Apps add their own machinery with :func:`retention_purge` in a ``retention.py``
   module, found on the first run (``notifications.retention``: finished webhook
-  deliveries; ``bulk_import.retention``: uploads left by import jobs that ended).
+  deliveries; ``bulk_import.retention``: uploads left by import jobs that ended;
+  ``accounts.retention``: expired refresh tokens and their blacklist rows).
 
 Expired Idempotency-Key records have their own beat task (``core.idempotency_purge``,
 hourly), batched the same way.

@@ -319,6 +319,44 @@ def test_finished_webhook_deliveries_past_their_age_go_with_their_attempts(setti
     assert set(WebhookAttempt.objects.values_list("delivery_id", flat=True)) == kept
 
 
+# --- refresh tokens ------------------------------------------------------------------------
+
+
+def _token(user, expires_at, *, blacklisted: bool = False):
+    from rest_framework_simplejwt.token_blacklist.models import (
+        BlacklistedToken,
+        OutstandingToken,
+    )
+
+    token = OutstandingToken.objects.create(
+        user=user, jti=uuid.uuid4().hex, token="t", created_at=NOW - 30 * DAY, expires_at=expires_at
+    )
+    if blacklisted:
+        BlacklistedToken.objects.create(token=token)
+    return token
+
+
+def test_expired_refresh_tokens_go_blacklisted_or_not_and_live_ones_stay():
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    # given expired tokens (one blacklisted), one expiring now, live ones (one blacklisted)
+    user = PatientFactory()
+    gone = [_token(user, NOW - DAY), _token(user, NOW - DAY, blacklisted=True)]
+    kept = [
+        _token(user, NOW),
+        _token(user, NOW + DAY),
+        _token(user, NOW + DAY, blacklisted=True),
+    ]
+
+    # when the retention runs
+    deleted = _run()
+
+    # then the expired ones went with their blacklist rows; a live blacklisted one stays
+    assert deleted["refresh_tokens"] == len(gone)
+    assert set(OutstandingToken.objects.values_list("pk", flat=True)) == {t.pk for t in kept}
+    assert list(BlacklistedToken.objects.values_list("token_id", flat=True)) == [kept[2].pk]
+
+
 # --- what is never deleted ------------------------------------------------------------------
 
 
@@ -375,6 +413,7 @@ def test_every_purge_is_known_and_none_names_a_kept_table():
         "job_files",
         "webhook_deliveries",
         "import_uploads",
+        "refresh_tokens",
     }
 
 
