@@ -513,6 +513,80 @@ ACTIONS = [
         lambda w: "/calendar/" + "x" * 43 + ".ics",
         R(404, 404, 404, 404, 404, 404, 404),
     ),
+    # --- FHIR R4 (#17): the REST API's visibility under /fhir/R4/; every refusal is an
+    # OperationOutcome; the CapabilityStatement is public ------------------------------
+    Action(
+        "FHIR metadata", "get", lambda w: "/fhir/R4/metadata", R(200, 200, 200, 200, 200, 200, 200)
+    ),
+    Action(
+        "FHIR Patient read (A)",
+        "get",
+        lambda w: f"/fhir/R4/Patient/{w.patient_a.pk}",
+        R(200, 404, 200, 404, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Patient search",
+        "get",
+        lambda w: "/fhir/R4/Patient",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Practitioner read",
+        "get",
+        lambda w: f"/fhir/R4/Practitioner/{w.doctor.pk}",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Schedule read",
+        "get",
+        lambda w: f"/fhir/R4/Schedule/{w.doctor.pk}",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Slot read (open)",
+        "get",
+        lambda w: f"/fhir/R4/Slot/{cast(Slot, SlotFactory(clinician=w.doctor)).pk}",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Slot search",
+        "get",
+        lambda w: "/fhir/R4/Slot?status=free",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Appointment read (A's)",
+        "get",
+        lambda w: f"/fhir/R4/Appointment/{w.open_consultation.appointment_id}",
+        R(200, 404, 200, 404, 404, 200, 401),
+    ),
+    # B's search for A's appointments answers an empty Bundle (tests/fhir/test_search.py)
+    Action(
+        "FHIR Appointment search (patient A)",
+        "get",
+        lambda w: f"/fhir/R4/Appointment?patient=Patient/{w.patient_a.pk}",
+        R(200, 200, 200, 200, 200, 200, 401),
+    ),
+    Action(
+        "FHIR Appointment book for patient A",
+        "post",
+        lambda w: "/fhir/R4/Appointment",
+        R(201, 403, 403, 403, 403, 201, 401),
+        body=lambda w: {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "slot": [{"reference": f"Slot/{cast(Slot, SlotFactory(clinician=w.doctor)).pk}"}],
+            "participant": [{"actor": {"reference": f"Patient/{w.patient_a.pk}"}}],
+        },
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-fhir-book"},
+    ),
+    Action(
+        "FHIR Appointment cancel (A's)",
+        "patch",
+        lambda w: f"/fhir/R4/Appointment/{w.open_consultation.appointment_id}",
+        R(200, 404, 200, 404, 404, 200, 401),
+        body=lambda w: {"status": "cancelled"},
+    ),
 ]
 
 CASES = [
@@ -564,7 +638,11 @@ def test_permission_matrix(action: Action, role: str):
     expected = action.expected[role]
     assert response.status_code == expected, (action.name, role, response.content[:300])
     if expected >= 400:
-        assert "error" in response.json()
+        refusal = response.json()
+        if path.startswith("/fhir/"):
+            assert refusal["resourceType"] == "OperationOutcome"
+        else:
+            assert "error" in refusal
         assert foundation_state() == before
 
 
@@ -637,3 +715,13 @@ def test_the_table_covers_every_calendar_feed_endpoint():
     assert [p.name for p in feed_urls] == ["calendar-feed"]  # GET only: "calendar feed .ics"
     names = {action.name for action in ACTIONS}
     assert set(row_of_route.values()) | {"calendar feed .ics (A's)"} <= names
+
+
+def test_the_table_covers_every_fhir_resource_type():
+    """A new FHIR resource type without a read row here fails this test."""
+    from fhir.registry import RESOURCE_TYPES
+
+    names = {action.name for action in ACTIONS}
+    assert {f"FHIR {kind} read" for kind in RESOURCE_TYPES} <= {
+        name.partition(" (")[0] for name in names
+    }
