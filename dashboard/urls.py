@@ -1,6 +1,15 @@
 from django.urls import include, path
 
-from dashboard.views import agenda, auth, availability, clients, consultation, reports, week
+from dashboard.views import (
+    agenda,
+    auth,
+    availability,
+    calendar,
+    clients,
+    consultation,
+    reports,
+    week,
+)
 
 app_name = "dashboard"
 
@@ -30,6 +39,13 @@ report_urls = [
     path("<uuid:job_id>/download/", reports.report_download, name="report-download"),
 ]
 
+calendar_urls = [
+    path("", calendar.calendar_feed, name="calendar"),
+    path("new-url/", calendar.calendar_feed_new_url, name="calendar-new-url"),
+    path("details/", calendar.calendar_feed_details, name="calendar-details"),
+    path("revoke/", calendar.calendar_feed_revoke_url, name="calendar-revoke"),
+]
+
 urlpatterns = [
     path("", agenda.agenda, name="agenda"),
     path("login/", auth.login_view, name="login"),
@@ -41,4 +57,5 @@ urlpatterns = [
     path("clients/<int:patient_id>/", clients.client_detail, name="client"),
     path("consultations/<int:consultation_id>/", include(consultation_urls)),
     path("reports/", include(report_urls)),
+    path("calendar/", include(calendar_urls)),
 ]

@@ -703,7 +703,7 @@ def test_the_table_covers_every_calendar_feed_endpoint():
         (str(p.pattern), m)
         for p in calendar_urls
         for m in verbs
-        if hasattr(p.callback.view_class, m)  # type: ignore[attr-defined]
+        if hasattr(p.callback.view_class, m)
     }
     row_of_route = {
         ("me/calendar-feed/", "post"): "calendar feed issue",

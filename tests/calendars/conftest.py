@@ -4,6 +4,7 @@ would (no login), parse it with the icalendar library."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -49,7 +50,7 @@ def events_of(calendar: Calendar) -> dict[str, dict]:
     found = {}
     for event in calendar.walk("VEVENT"):
         found[str(event["UID"])] = {
-            "sequence": int(event["SEQUENCE"]),
+            "sequence": int(str(event["SEQUENCE"])),
             "status": str(event["STATUS"]),
             "start": event.decoded("DTSTART"),
             "end": event.decoded("DTEND"),
@@ -81,4 +82,4 @@ def appointment_at(clinician, patient, start: datetime, **fields) -> Appointment
         seats_taken=1,
         **{k: fields.pop(k) for k in ("mode", "hospital") if k in fields},
     )
-    return AppointmentFactory(slot=slot, patient=patient, **fields)
+    return cast(Appointment, AppointmentFactory(slot=slot, patient=patient, **fields))
