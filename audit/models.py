@@ -28,7 +28,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The admin's exact search and its actor-role filter (issue #19).
+            models.Index(fields=["object_id"], name="audit_event_object_id_idx"),
+            models.Index(fields=["request_id"], name="audit_event_request_id_idx"),
+            models.Index(fields=["actor_role"], name="audit_event_actor_role_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"

@@ -145,6 +145,8 @@ class Slot(models.Model):
         indexes = [
             models.Index(fields=["clinician", "start"]),
             models.Index(fields=["status", "start"]),
+            # The admin's newest-first change list and its date hierarchy (issue #19).
+            models.Index(fields=["start", "id"], name="slot_start_id_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
@@ -327,6 +329,8 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["patient", "start"]),
             models.Index(fields=["clinician", "start"]),
+            # The admin's newest-first change list and its date hierarchy (issue #19).
+            models.Index(fields=["start", "id"], name="appointment_start_id_idx"),
         ]
         constraints = [
             models.CheckConstraint(
