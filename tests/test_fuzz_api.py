@@ -190,3 +190,78 @@ def test_the_calendar_feed_url_never_answers_500(db, token, method, if_none_matc
         assert set(json.loads(response.content)) == {"error"}
     if known and method in ("GET", "HEAD"):
         assert response.status_code in (200, 304)
+
+
+# --- the FHIR door (/fhir/R4/, not in the schema: FHIR describes itself in metadata) ----
+
+FHIR_TYPES = ["Practitioner", "Patient", "Schedule", "Slot", "Appointment", "Observation", ""]
+FHIR_PARAMS = [
+    "name", "identifier", "birthdate", "actor", "schedule", "status", "start", "patient",
+    "practitioner", "date", "_count", "_cursor", "_format", "_sort", "name:exact",
+]  # fmt: skip
+_fhir_text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
+_fhir_value = st.one_of(
+    _fhir_text,
+    st.sampled_from(["", "ge", "le", "gt", "lt", "eq", "ne", "Slot/", "Patient/", "Schedule/"]),
+    st.builds(lambda p, d: p + d, st.sampled_from(["", "ge", "lt", "sa"]),
+              st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+)  # fmt: skip
+_fhir_json: Any = st.recursive(
+    st.none() | st.booleans() | st.integers() | _fhir_text,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["resourceType", "status", "slot", "participant",
+                                       "actor", "reference", "start", "reasonCode", "text",
+                                       "op", "path", "value", "id"]), inner, max_size=5),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(
+    kind=st.sampled_from(FHIR_TYPES),
+    ident=st.one_of(_fhir_text, st.integers(min_value=-5, max_value=2**70).map(str)),
+    query=st.lists(st.tuples(st.sampled_from(FHIR_PARAMS) | _fhir_text, _fhir_value),
+                   max_size=5),
+    body=_fhir_json,
+    method=st.sampled_from(["search", "read", "book", "patch", "delete"]),
+    role=st.sampled_from(ROLES),
+)  # fmt: skip
+@settings(
+    max_examples=FUZZ_MAX_EXAMPLES * 25,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_fhir_door_never_answers_500(world, kind, ident, query, body, method, role):
+    """Any search, read, booking or patch under /fhir/R4/, as any role: an R4B resource
+    below 500, and every refusal an OperationOutcome (tests.fhir.helpers validates)."""
+    from urllib.parse import quote, urlencode
+
+    from rest_framework.test import APIClient
+
+    from tests.fhir.helpers import answer
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=world["headers"][role]["Authorization"])
+    base = "/fhir/R4/" + quote(kind, safe="")
+    target = f"{base}/{quote(ident, safe='')}" if method in ("read", "patch", "delete") else base
+    if method in ("book", "patch"):
+        target = f"/fhir/R4/Appointment{target.removeprefix(base)}"
+    response = None
+    try:
+        with transaction.atomic():
+            if method in ("search", "read"):
+                response = client.get(f"{target}?{urlencode(query)}")
+            else:
+                verb = {"book": "post", "patch": "patch", "delete": "delete"}[method]
+                response = getattr(client, verb)(
+                    target, data=json.dumps(body), content_type="application/fhir+json"
+                )
+    except DatabaseError:
+        pass  # the savepoint was rolled back; the answer was already received
+    assert response is not None
+    assert response.status_code < 500, (method, target, query, response.content[:300])
+    assert response.headers.get("X-Request-ID")
+    resource = answer(response)
+    if response.status_code >= 400:
+        assert resource["resourceType"] == "OperationOutcome", resource
