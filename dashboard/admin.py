@@ -16,9 +16,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from core.admin_index import index_layout_set
 from core.admin_tools import ReadAuditedAdmin
 from core.audit import audit_record
 from core.csv_safety import csv_row
+from dashboard.admin_index import BACK_OFFICE_LAYOUT
 
 SECRET_FIELDS = frozenset({"password"})
 
@@ -66,3 +68,6 @@ def export_as_csv(
 
 # The stubs expect actions to return a TemplateResponse; any HttpResponse works.
 admin.site.add_action(export_as_csv, "export_as_csv")  # type: ignore[arg-type]
+
+# The index grouped by what staff do (dashboard.admin_index names the groups).
+index_layout_set(admin.site, BACK_OFFICE_LAYOUT)
