@@ -12,11 +12,25 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 from typing import Any
 
 import structlog
 from celery import Celery
 from celery.signals import setup_logging
+
+# A calendar feed's URL is its secret (docs/calendars.md): request lines show it masked.
+_FEED_TOKEN = re.compile(r"/calendar/[^/\s?]+\.ics")
+
+
+def mask_feed_tokens(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """``/calendar/<token>.ics`` in every top-level text field of a line (the request,
+    the message, a traceback)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "/calendar/" in value:
+            event_dict[key] = _FEED_TOKEN.sub("/calendar/<token>.ics", value)
+    return event_dict
+
 
 # Run on every record, structlog's own and stdlib's, before the renderer.
 _SHARED_PROCESSORS: list[Any] = [
@@ -41,6 +55,7 @@ def log_formatter(log_format: str = "json") -> structlog.stdlib.ProcessorFormatt
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # Tracebacks become one escaped string field: still one line per record.
             structlog.processors.format_exc_info,
+            mask_feed_tokens,  # last before rendering: messages and tracebacks are text now
             structlog.processors.UnicodeDecoder(),
             _renderer(log_format),
         ],

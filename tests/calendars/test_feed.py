@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -318,3 +319,23 @@ def test_a_feed_url_is_private(client_for, doctor):
     response = read_feed(issue_feed(client_for(doctor)))
     assert "private" in response["Cache-Control"]
     assert response["Referrer-Policy"] == "no-referrer"
+
+
+def test_log_lines_never_carry_a_feed_token(client_for, doctor):
+    from tests.observability.conftest import CapturedLines
+
+    path = issue_feed(client_for(doctor))
+    token = path.removeprefix("/calendar/").removesuffix(".ics")
+    handler = CapturedLines()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        read_feed(path, x_request_id="req-feed-0001")
+        read_feed("/calendar/" + "C" * 43 + ".ics")
+        logging.getLogger("django.request").error("Failed: %s", path)
+    finally:
+        root.removeHandler(handler)
+
+    assert [line for line in handler.lines if "req-feed-0001" in line]
+    assert "GET /calendar/<token>.ics" in "\n".join(handler.lines)
+    assert not [line for line in handler.lines if token in line or "C" * 43 in line]
