@@ -132,7 +132,10 @@ def test_slot_publication_and_withdrawal_are_audited():
     assert sorted(created.values_list("object_id", flat=True)) == sorted(str(s.pk) for s in slots)
     withdrawn = AuditEvent.objects.get(action="slot.withdraw")
     assert withdrawn.changes == {"status": {"before": "open", "after": "withdrawn"}}
-    assert OutboxEvent.objects.count() == 0  # no slot events in SPEC
+    # one event for the new availability (the waitlist offers it), ids only; none to withdraw
+    (published,) = OutboxEvent.objects.all()
+    assert published.name == "slot.published"
+    assert published.payload == {"clinician_id": doctor.pk, "slot_ids": [s.pk for s in slots]}
 
 
 def test_booking_confirmation_job_recorded_once_per_event():
