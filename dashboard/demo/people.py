@@ -123,7 +123,11 @@ def _superuser(log: DemoLog) -> User:
         return existing
     log.created(f"staff superuser {STAFF.email}")
     return User.objects.create_superuser(
-        STAFF.email, DEMO_PASSWORD, first_name=STAFF.first_name, last_name=STAFF.last_name
+        STAFF.email,
+        DEMO_PASSWORD,
+        first_name=STAFF.first_name,
+        last_name=STAFF.last_name,
+        time_zone=DEMO_TIME_ZONE,
     )
 
 
