@@ -20,6 +20,12 @@ What the primary needs, checked before anything is copied:
   ``host all all 127.0.0.1/32`` uses (``trust`` on the development and CI machine), and
   reloads (``pg_reload_conf()``). Idempotent: a primary that already accepts the
   replication connection is not touched. :func:`primary_prepare` says what it changed.
+
+The standby streams through a physical replication slot on the primary, created (with
+WAL reserved) before the copy: without it a busy primary recycles WAL between the end of
+the copy and the standby's first connection, and the standby never catches up. The slot
+is dropped with the standby; one of ours left inactive for ``STALE_SLOT_SECONDS`` (a
+killed run) is dropped at the next start, so that it cannot hold WAL forever.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ PG_BIN = Path(os.environ.get("CAREBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOOPBACK = "127.0.0.1"
 HBA_MARKER = "# carebook local replica (core/local_replica.py)"
 CLUSTER_NAME = "carebook_replica"
+# The standby's physical replication slot on the primary: carebook_replica_<epoch>_<port>.
+SLOT_PREFIX = "carebook_replica_"
+# An inactive slot of ours older than this was left by a killed run: dropped at the next
+# start, so that it does not keep the primary's WAL forever.
+STALE_SLOT_SECONDS = 600
 # The standby's value of each must be at least the primary's (hot standby refuses to start).
 _COPIED_LIMITS = (
     "max_connections",
@@ -91,6 +102,7 @@ class LocalReplica:
     data_dir: Path
     port: int
     primary: Primary
+    slot: str = ""
     host: str = LOOPBACK
 
     def conninfo(self, dbname: str = "postgres") -> str:
@@ -120,7 +132,7 @@ class LocalReplica:
     def resume_replay(self) -> None:
         self.query("SELECT pg_wal_replay_resume()")
 
-    def catch_up(self, timeout: float = 30.0) -> None:
+    def catch_up(self, timeout: float = 120.0) -> None:
         """Return once the standby has replayed everything the primary had written."""
         with psycopg.connect(self.primary.conninfo(), autocommit=True, connect_timeout=5) as conn:
             row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
@@ -151,12 +163,17 @@ class LocalReplica:
             return False
 
     def destroy(self) -> None:
-        """Stop it (killing the postmaster if a stop fails) and delete its directory."""
+        """Stop it (killing the postmaster if a stop fails), drop its slot on the primary
+        and delete its directory."""
         try:
             self.stop()
         except (subprocess.SubprocessError, OSError):
             _kill_postmaster(self.data_dir)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            if self.slot:
+                _slot_drop(self.primary, self.slot)
+        finally:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 # --- the primary ------------------------------------------------------------------------
@@ -253,10 +270,17 @@ def replica_start(
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if any(directory.iterdir()):
         raise ReplicaSetupError(f"{directory} is not empty (a replica already there?)")
-    replica = LocalReplica(data_dir=directory, port=port or free_port(), primary=primary)
+    port = port or free_port()
+    _stale_slots_drop(primary)
+    slot = f"{SLOT_PREFIX}{int(time.time())}_{port}"
+    replica = LocalReplica(data_dir=directory, port=port, primary=primary, slot=slot)
     try:
         _own(directory)
-        _base_backup(primary, directory)
+        # Created first, reserving WAL from now: the copy streams through it and the
+        # standby continues on it, so the primary cannot recycle WAL the standby still
+        # needs (it does under load: "requested WAL segment … has already been removed").
+        _primary_execute(primary, "SELECT pg_create_physical_replication_slot(%s, true)", slot)
+        _base_backup(primary, directory, slot)
         _configure(replica, limits)
         replica.start()
     except BaseException:
@@ -265,8 +289,9 @@ def replica_start(
     return replica
 
 
-def replica_stop(directory: Path) -> bool:
-    """Stop the standby in ``directory`` and delete the directory; False if none is there.
+def replica_stop(directory: Path, primary: Primary) -> bool:
+    """Stop the standby in ``directory``, drop its slot on ``primary`` and delete the
+    directory; False if none is there.
 
     Refuses a directory this module did not make (its ``postgresql.conf`` names the
     cluster ``carebook_replica``), so a wrong path never deletes someone's cluster.
@@ -277,18 +302,62 @@ def replica_stop(directory: Path) -> bool:
     if f"cluster_name = '{CLUSTER_NAME}'" not in conf.read_text():
         raise ReplicaSetupError(f"{directory} is not a replica made by core.local_replica")
     port = int(conf.read_text().split("port = ", 1)[1].split()[0])
-    LocalReplica(data_dir=directory, port=port, primary=Primary(LOOPBACK, 5432, "")).destroy()
+    auto_conf = (directory / "postgresql.auto.conf").read_text()
+    slot = auto_conf.split("primary_slot_name = '", 1)[-1].split("'")[0]
+    slot = slot if slot.startswith(SLOT_PREFIX) else ""
+    LocalReplica(data_dir=directory, port=port, primary=primary, slot=slot).destroy()
     return True
 
 
-def _base_backup(primary: Primary, directory: Path) -> None:
+def _primary_execute(primary: Primary, sql: str, *params: Any) -> list[Any]:
+    with psycopg.connect(primary.conninfo(), autocommit=True, connect_timeout=5) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _slot_drop(primary: Primary, slot: str) -> None:
+    """Drop the slot once its walsender has gone (a moment after the standby stopped)."""
+    drop = (
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+        " WHERE slot_name = %s AND NOT active"
+    )
+    _wait(
+        lambda: (
+            not _primary_execute(primary, drop, slot)
+            and not _primary_execute(
+                primary, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", slot
+            )
+        ),
+        f"the primary to drop the replication slot {slot}",
+    )
+
+
+def _stale_slots_drop(primary: Primary) -> None:
+    rows = _primary_execute(
+        primary,
+        "SELECT slot_name FROM pg_replication_slots WHERE NOT active AND slot_name LIKE %s",
+        SLOT_PREFIX + "%",
+    )
+    for (slot,) in rows:
+        created = slot.removeprefix(SLOT_PREFIX).split("_", 1)[0]
+        if created.isdigit() and time.time() - int(created) > STALE_SLOT_SECONDS:
+            _primary_execute(
+                primary,
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE slot_name = %s AND NOT active",
+                slot,
+            )
+
+
+def _base_backup(primary: Primary, directory: Path, slot: str) -> None:
     _as_postgres(
         [
             str(PG_BIN / "pg_basebackup"),
             f"--dbname={primary.conninfo()}",
             f"--pgdata={directory}",
-            "--write-recovery-conf",  # -R: standby.signal and primary_conninfo
+            # -R: standby.signal, primary_conninfo and primary_slot_name
+            "--write-recovery-conf",
             "--wal-method=stream",
+            f"--slot={slot}",
             "--checkpoint=fast",
             "--no-sync",
             "--no-password",

@@ -33,18 +33,21 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, dir: Path, port: int, **options: Any) -> None:
         try:
             if action == "stop":
-                stopped = replica_stop(dir)
+                stopped = replica_stop(dir, self._primary())
                 self.stdout.write(f"stopped and removed {dir}" if stopped else f"none in {dir}")
                 return
             self._start(dir, port)
         except ReplicaSetupError as exc:
             raise CommandError(str(exc)) from exc
 
-    def _start(self, directory: Path, port: int) -> None:
-        database = connections[DEFAULT_DB_ALIAS].settings_dict
+    def _primary(self) -> Primary:
         if not is_postgres():
             raise CommandError("DATABASE_URL must name the PostgreSQL primary.")
-        primary = Primary.from_settings(database)
+        return Primary.from_settings(connections[DEFAULT_DB_ALIAS].settings_dict)
+
+    def _start(self, directory: Path, port: int) -> None:
+        database = connections[DEFAULT_DB_ALIAS].settings_dict
+        primary = self._primary()
         for change in primary_prepare(primary):
             self.stdout.write(f"primary changed: {change}")
         replica = replica_start(primary, data_dir=directory, port=port)
