@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Window
 from django.http import QueryDict
 
 from core.fields import MAX_ID
@@ -268,20 +268,28 @@ class Page:
     next_cursor: str | None
 
 
+_TOTAL = "search_total_rows"
+
+
 def page_of(queryset: QuerySet[Any], query: QueryDict, order: Sequence[str]) -> Page:
-    """One page of ``queryset`` in ``order`` after ``_cursor``, ``_count`` long, with the
-    total of the whole search. A first page shorter than ``_count`` is the whole result,
-    so it needs no COUNT query."""
+    """One page of ``queryset`` in ``order`` after ``_cursor``, ``_count`` long (one row
+    more tells whether a next page exists), with the total of the whole search. A first
+    page counts its matches in the same statement (``COUNT(*) OVER ()``, counted before
+    the LIMIT); a later page, or ``_count=0``, runs a COUNT."""
     count = count_from(query)
     cursor = query.get(CURSOR)
     page = queryset.order_by(*order)
     if cursor:
         page = page.filter(after_cursor(cursor, order))
+    else:
+        page = page.annotate(**{_TOTAL: Window(Count("*"))})
     rows = list(page[: count + 1]) if count else []
     more = len(rows) > count
     rows = rows[:count]
-    whole = not cursor and not more and count > 0
-    total = len(rows) if whole else queryset.count()
+    if rows and not cursor:
+        total = int(getattr(rows[0], _TOTAL))
+    else:
+        total = 0 if count and not cursor and not rows else queryset.count()
     next_cursor = encode_cursor(rows[-1], order) if more and rows else None
     return Page(rows=rows, total=total, next_cursor=next_cursor)
 
