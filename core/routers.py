@@ -43,7 +43,8 @@ When the replica fails
 ----------------------
 A list whose read on the replica raises a connection or query error (the standby stopped,
 unreachable, or cancelled the query for its replay) is read again from the primary, in the
-same request: the client never sees a 5xx for the replica. A circuit breaker
+same request: the client never sees a 5xx for the replica. When the pin or the breaker
+cannot be read (Redis down), lists read the primary. A circuit breaker
 (``core.resilience.CircuitBreaker`` named ``db-replica``, state in Redis and shared by
 every process) opens at ``REPLICA_BREAKER_THRESHOLD`` consecutive failures; while open, lists
 read the primary without trying the replica. After ``REPLICA_BREAKER_COOLDOWN_SECONDS`` one
@@ -67,6 +68,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -199,7 +201,10 @@ class ReplicaPinMiddleware:
         finally:
             _request_writes.reset(token)
         if state.wrote:
-            user_pin(getattr(request, "user", None))
+            try:
+                user_pin(getattr(request, "user", None))
+            except RedisError as exc:  # the write succeeded: its answer must not become a 500
+                logger.warning("could not pin the writer to the primary: %s", exc)
         return response
 
 
@@ -216,10 +221,16 @@ class ReplicaListMixin:
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         read = super().list  # type: ignore[misc]
-        if not replica_routing_on() or request_wrote() or user_pinned(request.user):
+        if not replica_routing_on() or request_wrote():
             return read(request, *args, **kwargs)
-        breaker = replica_breaker()
-        decision = breaker.allow()
+        try:
+            if user_pinned(request.user):
+                return read(request, *args, **kwargs)
+            breaker = replica_breaker()
+            decision = breaker.allow()
+        except RedisError as exc:  # the pin or the breaker cannot be read: play safe
+            logger.warning("replica routing state unreadable, reading the primary: %s", exc)
+            return read(request, *args, **kwargs)
         if not decision.allowed:
             return read(request, *args, **kwargs)
         try:

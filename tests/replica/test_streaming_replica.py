@@ -31,6 +31,7 @@ from django.db import connections
 from django.http import JsonResponse
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core.db import is_postgres
 from core.local_replica import LocalReplica, Primary, replica_start
@@ -225,6 +226,29 @@ def test_an_unsafe_method_reads_only_the_primary_from_its_first_query(replica_on
     ReplicaPinMiddleware(view)(request)
     # then even a read that opted in used the primary
     assert seen == {"alias": "default"}
+
+
+def test_without_readable_routing_state_lists_read_the_primary_and_writes_answer(
+    replica_on, client_for, monkeypatch
+):
+    # given the standby's replay paused, a slot only on the primary, and the cache that
+    # holds pins and the breaker failing (Redis down)
+    doctor, patient = DoctorFactory(), PatientFactory()
+    replica_on.pause_replay()
+    unreplayed = SlotFactory(clinician=doctor)
+
+    def redis_down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr("core.routers.user_pinned", redis_down)
+    monkeypatch.setattr("core.routers.user_pin", redis_down)
+    client = client_for(patient)
+
+    # when the patient lists, then the primary answers (the unreplayed slot is there)
+    assert unreplayed.pk in _ids(client.get("/api/v1/availability/"))
+    # when they book, then the booking answers 201 although the pin could not be set
+    booked = _book(client, unreplayed)
+    assert booked.status_code == 201, booked.content
 
 
 def test_a_stopped_standby_sends_lists_to_the_primary_without_a_5xx(replica_on, client_for):
