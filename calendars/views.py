@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 
-from calendars.feed import feed_body, feed_etag
+from calendars.feed import FeedContent, feed_content
 from calendars.models import CalendarFeed
 from calendars.selectors import calendar_feed_by_token
 from calendars.services import token_hash
@@ -21,9 +21,9 @@ from calendars.throttle import feed_read_wait
 from core.errors import error_body, json_error
 from core.ical import CONTENT_TYPE
 from core.read_audit import Read, ReadSurface, audit_read
-from scheduling.models import Appointment
 
 FEED_METHODS = ("GET", "HEAD")
+APPOINTMENT = "scheduling.appointment"  # the audit rows' object type of an appointment
 # A secret URL: no shared cache keeps it, no page it is opened from learns it, no index.
 FEED_HEADERS = {
     "Cache-Control": "private, no-cache",
@@ -48,14 +48,17 @@ def _not_modified(request: HttpRequest, etag: str) -> bool:
     return "*" in wanted or etag in {tag.removeprefix("W/") for tag in wanted}
 
 
-def _audit_details_read(feed: CalendarFeed, appointments: list[Appointment]) -> None:
+def _audit_details_read(feed: CalendarFeed, content: FeedContent) -> None:
     """Names and reasons went out: a read of each appointment, as on the dashboard (a
     patient's own are skipped by ``audit_read``)."""
     if feed.include_details:
         audit_read(
             actor=feed.owner,
             surface=ReadSurface.CALENDAR_FEED,
-            reads=[Read("appointment.read", a, a.patient_id) for a in appointments],
+            reads=[
+                Read("appointment.read", (APPOINTMENT, pk), patient_id)
+                for pk, patient_id in content.shown
+            ],
         )
 
 
@@ -71,16 +74,15 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = calendar_feed_by_token(token)
     if feed is None:
         return json_error(404, "not_found", "Not found.")
-    body, appointments = feed_body(feed, now=timezone.now())
-    etag = feed_etag(body)
+    content = feed_content(feed, now=timezone.now())
     response: HttpResponse
-    if _not_modified(request, etag):
+    if _not_modified(request, content.etag):
         response = HttpResponse(status=304)
     else:
-        _audit_details_read(feed, appointments)
-        response = HttpResponse(body, content_type=CONTENT_TYPE)
+        _audit_details_read(feed, content)
+        response = HttpResponse(content.body, content_type=CONTENT_TYPE)
         response["Content-Disposition"] = 'inline; filename="carebook.ics"'
-    response["ETag"] = etag
+    response["ETag"] = content.etag
     for name, value in FEED_HEADERS.items():
         response[name] = value
     return response

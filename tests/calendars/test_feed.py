@@ -339,3 +339,26 @@ def test_log_lines_never_carry_a_feed_token(client_for, doctor):
     assert [line for line in handler.lines if "req-feed-0001" in line]
     assert "GET /calendar/<token>.ics" in "\n".join(handler.lines)
     assert not [line for line in handler.lines if token in line or "C" * 43 in line]
+
+
+def test_a_feed_read_costs_the_same_queries_for_5_or_50_appointments(client_for, doctor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = issue_feed(client_for(doctor), include_details=True)
+    now = timezone.now()
+
+    def queries_of_a_read() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert read_feed(path).status_code == 200
+        return len(captured)
+
+    for day in range(5):
+        appointment_at(doctor, PatientFactory(), now + timedelta(days=day + 1))
+    few = queries_of_a_read()
+    for day in range(5, 50):
+        appointment_at(doctor, PatientFactory(), now + timedelta(days=day + 1, hours=1))
+    many = queries_of_a_read()
+
+    assert many == few  # the audited reads are one INSERT whatever their number
+    assert len(feed_events(path)) == 50
