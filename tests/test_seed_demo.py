@@ -37,6 +37,7 @@ from labs.models import LabResult
 from notifications.models import Notification
 from scheduling.models import Appointment, AppointmentSeries, AvailabilityRule, Slot
 from tests.factories import DoctorFactory, PatientFactory, appointment_for
+from waitlist.models import WaitlistEntry, WaitlistOffer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,6 +53,7 @@ def seed() -> str:
 SEEDED_MODELS: list[type[Model]] = [
     User, Hospital, ClinicianProfile, AvailabilityRule, Slot, Appointment, AppointmentSeries,
     Consultation, ConsultationAddendum, Prescription, LabResult, Notification, Job,
+    WaitlistEntry, WaitlistOffer,
 ]  # fmt: skip
 
 
@@ -196,6 +198,31 @@ def test_seed_writes_clinical_records_through_the_services():
     assert Hospital.objects.filter(code__startswith="DEMO-").count() == 3
 
 
+def assert_waitlist_with_a_live_offer(now: datetime) -> None:
+    """Patients wait for a day ahead; one holds a live offer of a freed session."""
+    waiting = WaitlistEntry.objects.filter(status=WaitlistEntry.Status.ACTIVE)
+    assert waiting.count() == 2
+    assert all(entry.not_before > now.date() for entry in waiting)
+    live = WaitlistOffer.objects.select_related("slot").get(
+        status=WaitlistOffer.Status.OFFERED, expires_at__gt=now
+    )
+    assert live.entry in waiting
+    assert live.slot.held_for_id == live.patient_id
+    assert live.slot.held_until == live.expires_at
+
+
+def test_the_waitlist_has_a_live_offer_made_by_a_cancellation():
+    seed()
+    now = timezone.now()
+
+    assert_waitlist_with_a_live_offer(now)
+    offer = WaitlistOffer.objects.get()
+    # the session was freed by a patient's cancellation, in the same transaction
+    freed = Appointment.objects.get(slot=offer.slot, status=Status.CANCELLED)
+    assert freed.cancelled_by_id == freed.patient_id
+    assert AuditEvent.objects.filter(action="waitlist.offer").count() == 1
+
+
 def test_running_it_twice_changes_nothing():
     seed()
     before = snapshot()
@@ -225,6 +252,7 @@ def test_a_day_later_the_demo_moves_into_the_present():
         status__in=Appointment.ACTIVE_STATUSES, end__lte=now, patient__in=demo_users()
     )
     assert not stale_demo.exists()
+    assert_waitlist_with_a_live_offer(now)
     # and the clinic's own appointment is exactly as it was
     theirs.refresh_from_db()
     assert theirs.status == Status.SCHEDULED
@@ -249,6 +277,7 @@ def test_an_old_demo_database_is_refreshed():
     assert_today_around_now(now)
     assert_eight_weeks_of_history(now)
     assert_consistent(now)
+    assert_waitlist_with_a_live_offer(now)
     assert Slot.objects.filter(status=Slot.Status.OPEN, start__gt=now + timedelta(weeks=3))
 
 

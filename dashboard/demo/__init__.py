@@ -8,6 +8,7 @@
   ahead (weekly rules, a group session, a weekly series);
 * ``clinical``: addenda, prescriptions and lab results on the history's consultations;
 * ``jobs``: a finished hospital import and a report in the jobs list;
+* ``waitlist``: patients waiting for a day next week, one with a live offer;
 * ``refresh``: past demo visits still booked become completed or no-show;
 * ``world``: the order in which the parts run (``demo_seed``).
 """

@@ -1,7 +1,7 @@
 """Bring an older demo database into the present: every demo visit that has ended but is
 still booked (scheduled or confirmed, in progress) is recorded as it would have been,
 through the consultation lifecycle at its own time: completed with a short note, or,
-for about one in nine, a no-show. Only visits between demo accounts are touched.
+for about one in nine not yet begun, a no-show. Only visits between demo accounts are touched.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from dashboard.demo.log import DemoLog
 from dashboard.demo.people import DEMO_DOMAIN
-from dashboard.demo.visits import Outcome, visit_finish
+from dashboard.demo.visits import Outcome, consultation_of, visit_finish
 from scheduling.models import Appointment
 
 NO_SHOW_EVERY = 9
@@ -26,6 +26,14 @@ def demo_appointments() -> QuerySet[Appointment]:
     )
 
 
+def _outcome_of(appointment: Appointment) -> str:
+    """Completed, or now and then a no-show (never for a visit that had begun)."""
+    begun = consultation_of(appointment).started_at is not None
+    if appointment.pk % NO_SHOW_EVERY == 0 and not begun:
+        return Outcome.NO_SHOW
+    return Outcome.COMPLETED
+
+
 def refresh_past_visits(*, now: datetime, log: DemoLog) -> None:
     stale = (
         demo_appointments()
@@ -34,7 +42,7 @@ def refresh_past_visits(*, now: datetime, log: DemoLog) -> None:
         .order_by("start", "pk")
     )
     for appointment in stale:
-        outcome = Outcome.NO_SHOW if appointment.pk % NO_SHOW_EVERY == 0 else Outcome.COMPLETED
+        outcome = _outcome_of(appointment)
         visit_finish(appointment, appointment.clinician, outcome=outcome, notes=NOTE)
         log.created(
             f"past visit {appointment.pk} ({appointment.patient.first_name} with "

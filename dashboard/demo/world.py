@@ -15,6 +15,7 @@ from dashboard.demo.log import DemoLog
 from dashboard.demo.people import Cast, cast_ensure
 from dashboard.demo.refresh import refresh_past_visits
 from dashboard.demo.today import today_seed
+from dashboard.demo.waitlist import waitlist_seed
 
 
 def demo_seed(write: Callable[[str], object]) -> tuple[Cast, int]:
@@ -27,4 +28,5 @@ def demo_seed(write: Callable[[str], object]) -> tuple[Cast, int]:
     today_seed(cast, now=now, log=log)
     ahead_seed(cast, now=now, log=log)
     jobs_seed(cast, now=now, log=log)
+    waitlist_seed(cast, now=now, log=log)
     return cast, log.changes
