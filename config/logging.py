@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -23,7 +24,9 @@ from celery.signals import setup_logging
 _FEED_TOKEN = re.compile(r"/calendar/[^/\s?]+\.ics")
 
 
-def mask_feed_tokens(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_feed_tokens(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """``/calendar/<token>.ics`` in every top-level text field of a line (the request,
     the message, a traceback)."""
     for key, value in event_dict.items():
