@@ -68,8 +68,12 @@ class WaitlistJoinInput(StrictInput):
     )
 
 
-class ListQueryInput(serializers.Serializer):
-    status = serializers.CharField(required=False, max_length=16)
+class EntryQueryInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=WaitlistEntry.Status.choices, required=False)
+
+
+class OfferQueryInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=WaitlistOffer.Status.choices, required=False)
 
 
 class EntryOutput(serializers.ModelSerializer[WaitlistEntry]):
@@ -142,9 +146,10 @@ class WaitlistApi(generics.ListAPIView[WaitlistEntry]):
     """``GET`` the entries you may see; ``POST`` joins a clinician's waitlist."""
 
     serializer_class = EntryOutput
+    queryset = WaitlistEntry.objects.none()  # the schema's model; get_queryset reads
 
     def get_queryset(self) -> QuerySet[WaitlistEntry]:
-        filters = query(ListQueryInput, self.request)
+        filters = query(EntryQueryInput, self.request)
         entries = selectors.entries_list(user=signed_in(self.request), status=filters.get("status"))
         return entries.select_related("patient", "clinician")
 
@@ -232,9 +237,10 @@ class WaitlistEntryApi(APIView):
 
 class OffersApi(generics.ListAPIView[WaitlistOffer]):
     serializer_class = OfferOutput
+    queryset = WaitlistOffer.objects.none()  # the schema's model; get_queryset reads
 
     def get_queryset(self) -> QuerySet[WaitlistOffer]:
-        filters = query(ListQueryInput, self.request)
+        filters = query(OfferQueryInput, self.request)
         return selectors.offers_list(user=signed_in(self.request), status=filters.get("status"))
 
     @extend_schema(
