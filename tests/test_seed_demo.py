@@ -202,7 +202,7 @@ def assert_waitlist_with_a_live_offer(now: datetime) -> None:
     """Patients wait for a day ahead; one holds a live offer of a freed session."""
     waiting = WaitlistEntry.objects.filter(status=WaitlistEntry.Status.ACTIVE)
     assert waiting.count() == 2
-    assert all(entry.not_before > now.date() for entry in waiting)
+    assert all(e.not_before is not None and e.not_before > now.date() for e in waiting)
     live = WaitlistOffer.objects.select_related("slot").get(
         status=WaitlistOffer.Status.OFFERED, expires_at__gt=now
     )
