@@ -35,6 +35,7 @@ from scheduling.models import Appointment, Slot  # noqa: E402
 from scheduling.services import appointment_book  # noqa: E402
 
 BOOK = "/api/v1/appointments/"
+FHIR_BOOK = "/fhir/R4/Appointment"  # --mode fhir: the same race through the FHIR door
 
 
 def _user(role: str, tag: str) -> User:
@@ -57,10 +58,31 @@ def prepare(mode: str, racers: int, capacity: int = 1) -> tuple[int, list[tuple[
         patient = _user(Role.PATIENT, "patient")
         if mode == "book":
             jobs.append((patient.pk, BOOK, {"slot": target.pk}))
+        elif mode == "fhir":
+            jobs.append((patient.pk, FHIR_BOOK, _fhir_booking(target.pk, patient.pk)))
         else:
             own = appointment_book(patient=patient, slot_id=_slot(doctor, 48 + n).pk)
             jobs.append((patient.pk, f"{BOOK}{own.pk}/reschedule/", {"slot": target.pk}))
     return target.pk, jobs
+
+
+def _fhir_booking(slot_id: int, patient_id: int) -> dict:
+    return {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{slot_id}"}],
+        "participant": [{"actor": {"reference": f"Patient/{patient_id}"}}],
+    }
+
+
+def _code(response) -> str:
+    """ "ok", the envelope's error code, or a FHIR OperationOutcome's Carebook code."""
+    if response.status_code < 400:
+        return "ok"
+    body = response.json()
+    if body.get("resourceType") == "OperationOutcome":
+        return "OperationOutcome " + body["issue"][0]["details"]["coding"][0]["code"]
+    return body["error"]["code"]
 
 
 def racer(job: tuple[int, str, dict], barrier: multiprocessing.synchronize.Barrier) -> tuple:
@@ -71,7 +93,7 @@ def racer(job: tuple[int, str, dict], barrier: multiprocessing.synchronize.Barri
     key = uuid.uuid4().hex
     barrier.wait(timeout=60)
     response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
-    code = response.json()["error"]["code"] if response.status_code >= 400 else "ok"
+    code = _code(response)
     connections.close_all()
     return response.status_code, code
 
@@ -82,7 +104,7 @@ def _run(args: tuple) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["book", "reschedule"], default="book")
+    parser.add_argument("--mode", choices=["book", "reschedule", "fhir"], default="book")
     parser.add_argument("--racers", type=int, default=50)
     parser.add_argument("--capacity", type=int, default=1, help="seats of the contested slot")
     options = parser.parse_args()

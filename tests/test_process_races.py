@@ -149,6 +149,20 @@ def test_fifty_processes_race_through_pgbouncer_in_transaction_mode(race_db, pgb
     assert outcome["active_on_slot"] == 1
 
 
+def test_fifty_processes_post_fhir_appointments_for_one_slot(race_db):
+    """#17: POST /fhir/R4/Appointment from 50 processes for one Slot: one 201, 49 times 409
+    OperationOutcomes saying slot_unavailable, no 5xx, one appointment on the slot."""
+    server, name = race_db
+
+    outcome = _race(_url(server, name), "fhir")
+
+    assert outcome["outcomes"] == {
+        "201 ok": 1,
+        "409 OperationOutcome slot_unavailable": RACERS - 1,
+    }
+    assert outcome["active_on_slot"] == 1
+
+
 GROUP_CAPACITY = 8
 
 
