@@ -20,9 +20,11 @@ def offer_lock(offer_id: int) -> WaitlistOffer | None:
     return WaitlistOffer.objects.select_for_update(of=("self",)).filter(pk=offer_id).first()
 
 
-def entry_lock(entry_id: int) -> WaitlistEntry | None:
-    """Lock one entry (after its offer's slot and the offer, if any)."""
-    return WaitlistEntry.objects.select_for_update(of=("self",)).filter(pk=entry_id).first()
+def entry_lock(entry_id: int, *, skip_locked: bool = False) -> WaitlistEntry | None:
+    """Lock one entry (after its offer's slot and the offer, if any). ``skip_locked``: None
+    when another transaction holds it (an offer looking for a taker never waits)."""
+    rows = WaitlistEntry.objects.select_for_update(of=("self",), skip_locked=skip_locked)
+    return rows.filter(pk=entry_id).first()
 
 
 def entries_lock(entries: QuerySet[WaitlistEntry]) -> list[WaitlistEntry]:

@@ -338,8 +338,11 @@ def _candidates(slot: Slot) -> QuerySet[WaitlistEntry]:
 
 def _offer(slot: Slot, entry: WaitlistEntry, now: datetime) -> WaitlistOffer | None:
     """Lock the entry (after the slot), check it is still free to take an offer, hold the
-    slot for its patient and record the offer; None when any of that is refused."""
-    locked = entry_lock(entry.pk)
+    slot for its patient and record the offer; None when any of that is refused. An entry
+    another transaction holds is being offered, removed or fulfilled right now: it is
+    passed over rather than waited for, so an offer never waits on a waitlist row (and
+    can never close a cycle of waits with a booking, a removal or another offer)."""
+    locked = entry_lock(entry.pk, skip_locked=True)
     if locked is None or locked.status != Entry.ACTIVE or _live_offer_of(entry.pk) is not None:
         return None
     until = hold_deadline(now)

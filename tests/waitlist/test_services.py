@@ -4,10 +4,12 @@ how an offer ends (accept, decline, expiry, the sweep, leaving), and when an ent
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -142,6 +144,24 @@ def test_a_patient_in_quiet_hours_is_skipped_and_keeps_their_place(doctor):
     cancel(other_appointment)
     assert live_offer(other).patient_id == sleeping.pk
     assert WaitlistEntry.objects.get(patient=sleeping).status == "active"
+
+
+def test_an_offer_at_23_local_skips_quiet_hours_21_to_8_and_at_8_it_is_theirs(doctor):
+    berlin = ZoneInfo("Europe/Berlin")
+    with time_machine.travel(datetime(2027, 1, 12, 23, 0, tzinfo=berlin), tick=False):
+        sleeping, awake = patient(time_zone="Europe/Berlin"), patient(time_zone="Europe/Berlin")
+        NotificationPreference.objects.create(
+            user=sleeping, quiet_start=time(21, 0), quiet_end=time(8, 0)
+        )
+        join(sleeping, doctor)
+        join(awake, doctor)
+        slot, appointment = booked_slot(doctor, hours=48)
+        cancel(appointment)
+        assert live_offer(slot).patient_id == awake.pk
+    with time_machine.travel(datetime(2027, 1, 13, 8, 0, tzinfo=berlin), tick=False):
+        later, later_appointment = booked_slot(doctor, hours=72)
+        cancel(later_appointment)
+        assert live_offer(later).patient_id == sleeping.pk
 
 
 def test_a_patient_busy_at_that_time_is_skipped(doctor):
