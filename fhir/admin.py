@@ -1,1 +1,1 @@
-"""fhir admin (to be written)."""
+"""fhir has no models, so nothing in the admin: its records are scheduling's and accounts'."""

@@ -83,6 +83,7 @@ class FhirApi(APIView):
     parser_classes = [FhirJSONParser, JSONParser]
     content_negotiation_class = FhirContentNegotiation
     schema = None  # not in the OpenAPI document
+    metadata_class = None  # OPTIONS: 405 (the capabilities are GET metadata)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return fhir_exception_handler
@@ -175,8 +176,6 @@ class AppointmentsApi(SearchApi):
     """``POST [base]/Appointment`` books the referenced Slot for the Patient participant,
     through scheduling's booking service (its locks, policy, audit and events), with
     ``Idempotency-Key`` honoured as on ``POST /api/v1/appointments/`` (optional here)."""
-
-    parser_classes = [FhirJSONParser, JSONParser]
 
     @idempotent(required=False)
     def post(self, request: Request, resource_type: str) -> Response:

@@ -127,6 +127,8 @@ def test_unknown_types_and_paths_are_404(clinic, client_for, path):
         ("delete", "Appointment/{appointment_a}"),
         ("put", "Appointment/{appointment_a}"),
         ("post", "metadata"),
+        ("options", "Patient"),
+        ("options", "Appointment/{appointment_a}"),
     ],
 )
 def test_other_methods_are_405(clinic, client_for, method, path):
@@ -149,3 +151,9 @@ def test_json_is_the_only_format(clinic, client_for):
     # an Accept header for XML still gets FHIR JSON
     status, _ = fhir_get(client, f"Patient/{clinic.patient_a.pk}", HTTP_ACCEPT="application/xml")
     assert status == 200
+
+
+def test_head_answers_as_get(clinic, client_for):
+    response = client_for(clinic.staff).head(f"{BASE}/Patient/{clinic.patient_a.pk}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/fhir+json")
