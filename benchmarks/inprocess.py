@@ -171,6 +171,30 @@ def _off_update_row() -> None:
     _everywhere(update_row, save)
 
 
+def _off_outbox_batches() -> None:
+    from core import outbox
+    from core.broker import send_task_soon
+
+    def one_publish_each(event_id: str) -> None:
+        send_task_soon(outbox.DELIVER_TASK_NAME, (event_id,))
+
+    mock.patch.object(outbox, "_deliver_soon", one_publish_each).start()
+
+
+def _off_lean_api() -> None:
+    from core import middleware
+
+    mock.patch.object(middleware, "is_bearer_api_call", return_value=False).start()
+
+
+def _off_together() -> None:
+    from contextlib import nullcontext
+
+    from scheduling.services import booking
+
+    mock.patch.object(booking, "statements_together", nullcontext).start()
+
+
 PIECES: dict[str, Callable[[], None]] = {
     "compiled_lists": _off_compiled_lists,
     "pg_loader": _off_pg_loader,
@@ -179,6 +203,9 @@ PIECES: dict[str, Callable[[], None]] = {
     "slot_lock_row": _off_slot_lock_row,
     "insert_row": _off_insert_row,
     "update_row": _off_update_row,
+    "outbox_batches": _off_outbox_batches,
+    "lean_api": _off_lean_api,
+    "together": _off_together,
 }
 
 

@@ -149,17 +149,19 @@ MIDDLEWARE = [
     "core.audit.ClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The four Browser* middleware are Django's and django-htmx's own, passed by for an
+    # /api/ call with a bearer token (core.middleware.is_bearer_api_call; issue #18).
+    "core.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.BrowserAuthenticationMiddleware",
     "accounts.middleware.RequestUserMiddleware",  # names the actor of a credential change
     "core.routers.ReplicaPinMiddleware",  # reads after a write use the primary (read-your-writes)
     "django_structlog.middlewares.RequestMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "core.middleware.BrowserHtmxMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]

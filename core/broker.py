@@ -7,8 +7,10 @@ fail *fast* (kombu otherwise keeps reconnecting for seconds per call) and never 
 ``send_task_soon`` goes one step further for the request path: it hands the publish to
 one background thread per process, so a request never waits for the broker at all, and
 it folds repeated requests for the same argument-less task (the audit sealer) into one
-publish while one is still waiting. The request's context (request id for the logs and
-the task headers) travels with each publish.
+publish while one is still waiting, and gathers the values of a batched task (the outbox
+delivery: one event id per commit) into one publish of them all. The request's context
+(request id for the logs and the task headers) travels with each publish; a batch's is its
+first request's.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class _Publish:
     args: tuple[Any, ...]
     options: dict[str, Any]
     coalesce: bool
+    batch: bool = False
 
 
 class _Publisher:
@@ -102,6 +105,12 @@ class _Publisher:
     task. So a process publishes it at most once per window, yet always once more after
     the last request: the publish left is taken after every dropped request was made, so
     the task it starts sees everything those requests' transactions committed.
+
+    Batching (a task taking a list, like the outbox delivery): each request adds one value;
+    the values gathered while a publish of the task waits go out as its one argument, a
+    list, when it is taken. The window spaces them as it does coalesced publishes, so under
+    a booking storm one publish carries the events of a window instead of one each (a
+    publish costs about half a millisecond of CPU, more than most of a booking's queries).
     """
 
     def __init__(self, send: Callable[..., bool] | None = None) -> None:
@@ -109,6 +118,7 @@ class _Publisher:
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Publish] = queue.Queue()
         self._waiting: set[str] = set()
+        self._batches: dict[str, list[Any]] = {}
         self._last_taken: dict[str, float] = {}
         self._timers = 0
         self._pid: int | None = None
@@ -121,10 +131,16 @@ class _Publisher:
         *,
         coalesce: bool,
         window: float = 0.0,
+        batch: bool = False,
     ) -> None:
-        item = _Publish(contextvars.copy_context(), name, args, options, coalesce)
+        """``batch``: ``args`` are values for the list the batch's publish sends."""
+        coalesce = coalesce or batch
+        sent = () if batch else args  # a batch's list is taken when it is published
+        item = _Publish(contextvars.copy_context(), name, sent, options, coalesce, batch)
         with self._lock:
             self._start_if_needed()
+            if batch:
+                self._batches.setdefault(name, []).extend(args)
             if not coalesce:
                 self._queue.put(item)
                 return
@@ -162,6 +178,7 @@ class _Publisher:
         # First use in this process (or a forked child: the parent's threads are not here).
         self._queue = queue.Queue()
         self._waiting = set()
+        self._batches = {}
         self._last_taken = {}
         self._timers = 0
         self._pid = os.getpid()
@@ -171,12 +188,15 @@ class _Publisher:
         while True:
             item = self._queue.get()
             try:
+                args = item.args
                 if item.coalesce:
                     with self._lock:
                         self._waiting.discard(item.name)
                         self._last_taken[item.name] = time.monotonic()
+                        if item.batch:  # what was gathered until now; later values wait
+                            args = (self._batches.pop(item.name, []),)
                 send: Callable[..., bool] = self._send or send_task_fail_fast
-                item.context.run(send, item.name, item.args, **item.options)
+                item.context.run(send, item.name, args, **item.options)
             except Exception:  # never let the thread die; send_task_fail_fast logs its own
                 logger.exception("publishing %s failed", item.name)
             finally:
@@ -192,6 +212,7 @@ def send_task_soon(
     *,
     coalesce: bool = False,
     coalesce_window: float = 0.0,
+    batch: bool = False,
     **options: Any,
 ) -> None:
     """Publish task ``name`` from this process's background thread, shortly.
@@ -200,11 +221,14 @@ def send_task_soon(
     (broker down, process killed) is made good by a periodic sweep. ``coalesce`` folds
     requests for the same task into one while it waits, and publishes it at most once
     per ``coalesce_window`` seconds (only for argument-less tasks that process everything
-    pending). ``options`` as for ``send_task_fail_fast``.
+    pending). ``batch`` does the same for a task taking one list: ``args`` are added to
+    the list its next publish sends. ``options`` as for ``send_task_fail_fast``.
     """
     if coalesce and (args or options):
         raise ValueError("only argument-less tasks can be coalesced")
-    _publisher.submit(name, args, options, coalesce=coalesce, window=coalesce_window)
+    if batch and options:
+        raise ValueError("a batch's publish takes no options")
+    _publisher.submit(name, args, options, coalesce=coalesce, window=coalesce_window, batch=batch)
 
 
 def wait_for_queued_publishes(timeout: float = 10.0) -> bool:

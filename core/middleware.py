@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_htmx.middleware import HtmxMiddleware
 
 from core.errors import error_body
 from core.request_context import new_request_id, reset_request_id, set_request_id
@@ -12,6 +16,44 @@ API_PREFIX = "/api/"
 # The FHIR door (fhir/) refuses a NUL itself, as an OperationOutcome.
 FHIR_PREFIX = "/fhir/"
 NUL_REFUSED = "Null characters are not allowed."
+BEARER_PREFIX = "Bearer "
+
+
+def is_bearer_api_call(request: HttpRequest) -> bool:
+    """An API call that carries a bearer token: the JWT authenticates it or refuses it
+    (401), so no session, cookie-borne message or htmx header can mean anything to it."""
+    return request.path_info.startswith(API_PREFIX) and request.META.get(
+        "HTTP_AUTHORIZATION", ""
+    ).startswith(BEARER_PREFIX)
+
+
+class _BrowserOnly:
+    """A middleware for browser pages that a bearer-token API call passes straight by
+    (issue #18: the lean path for the API). Each is a subclass of the middleware it
+    skips, so Django's checks still find it; every other middleware (security headers,
+    request id, client IP, CSRF, logging, metrics, axes) runs for every request."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_bearer_api_call(request):
+            return self.get_response(request)  # type: ignore[attr-defined]
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class BrowserSessionMiddleware(_BrowserOnly, SessionMiddleware):
+    """Sessions, for the pages and the session-authenticated API (the browsable API)."""
+
+
+class BrowserAuthenticationMiddleware(_BrowserOnly, AuthenticationMiddleware):
+    """``request.user`` from the session; a bearer call's user is set by DRF's JWT
+    authentication instead (as ``request.user`` of the Django request too)."""
+
+
+class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
+    """The pages' flash messages."""
+
+
+class BrowserHtmxMiddleware(_BrowserOnly, HtmxMiddleware):
+    """``request.htmx``, for the dashboards."""
 
 
 class RequestIdMiddleware:

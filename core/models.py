@@ -15,7 +15,8 @@ class IdempotencyRecord(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # No index of its own: the unique (user, scope, key) starts with it (issue #18).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     scope = models.CharField(max_length=200, help_text="HTTP method and route.")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
@@ -79,7 +80,10 @@ class OutboxEvent(models.Model):
 class OutboxDelivery(models.Model):
     """One subscriber's handling of one event: the row that makes redelivery harmless."""
 
-    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique (event, subscriber) starts with it (issue #18).
+    event = models.ForeignKey(
+        OutboxEvent, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     subscriber = models.CharField(max_length=100)
     delivered_at = models.DateTimeField(default=timezone.now)
 

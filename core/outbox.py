@@ -1,7 +1,8 @@
 """The event outbox (SPEC invariant 6): publish in the transaction, deliver after commit.
 
 A service calls ``event_publish`` inside its transaction; the row commits with the
-change. After commit a Celery task (``core.tasks.outbox_deliver``) delivers it; if the
+change. After commit a Celery task (``core.tasks.outbox_deliver``, one publish for the
+events a process committed within ``DELIVER_PUBLISH_WINDOW_SECONDS``) delivers it; if the
 broker is down the request still succeeds and the periodic sweep
 (``core.tasks.outbox_sweep``) delivers it later. Delivery is at least once.
 
@@ -56,6 +57,9 @@ _EVENT_FIELDS = (
     "attempts", "last_error",
 )  # fmt: skip
 DELIVER_TASK_NAME = "core.outbox_deliver"
+# A process's events of this long go to the worker in one publish (core.broker's batches):
+# one publish per event cost about 0.5 ms of CPU, a sixth of a booking's.
+DELIVER_PUBLISH_WINDOW_SECONDS = 0.05
 SWEEP_BATCH_SIZE = 200
 
 Handler = Callable[[OutboxEvent], Any]
@@ -160,15 +164,26 @@ def event_publish(
         aggregate_id=str(aggregate_id),
         request_id=current_request_id() or "",
     )
-    insert_row(event, _EVENT_FIELDS)
+    # In a core.sql.statements_together block the row goes with the block's next write.
+    insert_row(event, _EVENT_FIELDS, later=True)
     _discover()
     handlers = _on_publish.get(name, {})
     for key in sorted(handlers):
         handlers[key](event)
     event_id = str(event.id)
-    # Published from the background thread: the request never waits for the broker.
-    transaction.on_commit(lambda: send_task_soon(DELIVER_TASK_NAME, (event_id,)))
+    # Published from the background thread, with the process's other events of the window:
+    # the request never waits for the broker.
+    transaction.on_commit(lambda: _deliver_soon(event_id))
     return event
+
+
+def _deliver_soon(event_id: str) -> None:
+    send_task_soon(
+        DELIVER_TASK_NAME,
+        (event_id,),
+        batch=True,
+        coalesce_window=DELIVER_PUBLISH_WINDOW_SECONDS,
+    )
 
 
 def enqueue_delivery(event_id: str) -> bool:

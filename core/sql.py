@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,21 +55,28 @@ def _insert_sql(model: type[models.Model], fields: tuple[str, ...], alias: str) 
     return f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({values}) RETURNING {returning}"  # noqa: S608
 
 
-def insert_row(instance: models.Model, fields: Sequence[str]) -> None:
+def insert_row(instance: models.Model, fields: Sequence[str], *, later: bool = False) -> None:
     """INSERT ``instance`` (its ``fields``, by attribute name) as ``save`` would; the
     database's primary key comes back into it. JSON fields must hold plain JSON values.
-    A model with save signal receivers is refused: they would not run."""
+    A model with save signal receivers is refused: they would not run.
+
+    Inside ``statements_together``: the writes it holds go in the same statement; with
+    ``later`` the row waits there too, and its primary key is set when it is sent."""
     _refuse_save_receivers(type(instance), "insert_row")
     connection = transaction.get_connection()
     if not is_postgres(connection):
         instance.save(force_insert=True)
         return
     values = [_saved_value(instance, name, adding=True) for name in fields]
+    sql = _insert_sql(type(instance), tuple(fields), connection.alias)
+    write = _Write(sql, values, instance, "insert")
+    together: _Together | None = getattr(connection, _TOGETHER, None)
+    if together is not None:
+        together.add(write, send=not later)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(type(instance), tuple(fields), connection.alias), values)
-        (instance.pk,) = cursor.fetchone()
-    instance._state.adding = False
-    instance._state.db = connection.alias
+        cursor.execute(sql, values)
+        write.done(cursor.fetchone()[0], connection.alias)
 
 
 @functools.cache
@@ -87,19 +95,144 @@ def _update_sql(model: type[models.Model], fields: tuple[str, ...], alias: str) 
 def update_row(instance: models.Model, fields: Sequence[str]) -> None:
     """``instance.save(update_fields=fields)`` as one UPDATE built once per model and
     fields (auto_now times are set as save sets them). The row must exist. A model with
-    save signal receivers is refused: they would not run."""
+    save signal receivers is refused: they would not run.
+
+    Inside ``statements_together`` it waits for the block's next statement (a missing
+    row raises there)."""
     _refuse_save_receivers(type(instance), "update_row")
     connection = transaction.get_connection()
     if not is_postgres(connection):
         instance.save(update_fields=fields)
         return
     values = [_saved_value(instance, name, adding=False) for name in fields]
+    sql = _update_sql(type(instance), tuple(fields), connection.alias)
+    write = _Write(sql, [*values, instance.pk], instance, "update")
+    together: _Together | None = getattr(connection, _TOGETHER, None)
+    if together is not None:
+        together.add(write, send=False)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(
-            _update_sql(type(instance), tuple(fields), connection.alias), [*values, instance.pk]
-        )
-        if cursor.rowcount != 1:
-            raise DatabaseError(f"update_row: no {type(instance).__name__} {instance.pk}")
+        cursor.execute(sql, write.params)
+        write.done(cursor.rowcount, connection.alias)
+
+
+# --- several writes in one statement --------------------------------------------------
+
+
+@dataclass
+class _Write:
+    """One INSERT … RETURNING the key, or one UPDATE of one row by its key."""
+
+    sql: str
+    params: list[Any]
+    instance: models.Model
+    kind: str  # "insert" or "update"
+
+    def done(self, result: Any, alias: str) -> None:
+        """``result``: the new key of an insert, the rows an update changed."""
+        if self.kind == "update":
+            if result != 1:
+                model = type(self.instance).__name__
+                raise DatabaseError(f"update_row: no {model} {self.instance.pk}")
+            return
+        self.instance.pk = result
+        self.instance._state.adding = False
+        self.instance._state.db = alias
+
+
+# The open block's writes, on the connection (Django's connections are per thread).
+_TOGETHER = "carebook_statements_together"
+
+
+class _Together:
+    """The writes a ``statements_together`` block holds, sent as one statement."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.held: list[_Write] = []
+
+    def add(self, write: _Write, *, send: bool) -> None:
+        self.held.append(write)
+        if send:
+            self.send()
+
+    def send(self) -> None:
+        held, self.held = self.held, []
+        if not held:
+            return
+        with connections[self.alias].cursor() as cursor:
+            if len(held) == 1:  # the plain statement
+                cursor.execute(held[0].sql, held[0].params)
+                row = [cursor.fetchone()[0] if held[0].kind == "insert" else cursor.rowcount]
+            else:
+                cursor.execute(_together_sql(tuple(w.sql for w in held)), _params(held))
+                row = list(cursor.fetchone())
+        for write, result in zip(held, row, strict=True):
+            write.done(result, self.alias)
+
+    def send_first(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        """An execute wrapper: any other statement of the block sends the held writes
+        first, so it sees them (a read, a savepoint, a lock)."""
+        self.send()
+        return execute(sql, params, many, context)
+
+
+def _params(held: list[_Write]) -> list[Any]:
+    return [param for write in held for param in write.params]
+
+
+@functools.cache
+def _together_sql(statements: tuple[str, ...]) -> str:
+    """``WITH w0 AS (…), w1 AS (…) SELECT (SELECT … FROM w0), …``: each INSERT gives its
+    key, each UPDATE how many rows it changed (``RETURNING 1``, counted)."""
+    parts, results = [], []
+    for number, sql in enumerate(statements):
+        name = f"w{number}"
+        if sql.startswith("UPDATE"):
+            parts.append(f"{name} AS ({sql} RETURNING 1)")
+            results.append(f"(SELECT count(*) FROM {name})")  # noqa: S608 - names only
+        else:
+            key = sql.rsplit(" RETURNING ", 1)[1]
+            parts.append(f"{name} AS ({sql})")
+            results.append(f"(SELECT {key} FROM {name})")  # noqa: S608 - names only
+    return f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
+
+
+@contextmanager
+def statements_together(alias: str | None = None) -> Iterator[None]:
+    """Send the block's writes in as few statements as its reads allow (issue #18).
+
+    Inside it, ``update_row`` and ``insert_row(later=True)`` hold their statement; the next
+    ``insert_row`` sends the held ones with its own as one statement (data-modifying
+    ``WITH`` parts, each executed once, in the same transaction), and so does the end of
+    the block. Any other statement sends what is held first, so every read, lock or
+    savepoint of the block sees every earlier write: what the block does is what it would
+    do without it, in fewer round trips. Must run inside a transaction; nested, the outer
+    block holds. PostgreSQL only (elsewhere it does nothing)."""
+    connection = transaction.get_connection(alias or DEFAULT_DB_ALIAS)
+    if getattr(connection, _TOGETHER, None) is not None or not is_postgres(connection):
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise DatabaseError("statements_together must run inside a transaction")
+    together = _Together(connection.alias)
+    setattr(connection, _TOGETHER, together)
+    try:
+        with connection.execute_wrapper(together.send_first):
+            yield
+    except BaseException:
+        setattr(connection, _TOGETHER, None)
+        _send_unless_aborted(together)
+        raise
+    setattr(connection, _TOGETHER, None)
+    together.send()
+
+
+def _send_unless_aborted(together: _Together) -> None:
+    """After an error inside the block: send what it held, as the block would have sent
+    it already, unless the transaction can take no more (it will roll back anyway)."""
+    with suppress(DatabaseError):
+        together.send()
 
 
 _SAVE_SIGNALS: tuple[tuple[str, ModelSignal], ...] = (

@@ -21,9 +21,19 @@ from core.retention import retention_run
     retry_jitter=True,
     max_retries=8,
 )
-def outbox_deliver(self: Task, event_id: str) -> bool:
-    """Deliver one outbox event; redelivery is harmless (one delivery row per subscriber)."""
-    return outbox_event_deliver(event_id=event_id)
+def outbox_deliver(self: Task, event_ids: str | list[str]) -> bool:
+    """Deliver outbox events: one id, or the list a process's window gathered
+    (``core.outbox``). Every event is tried; if one failed the task retries the list, and
+    redelivery is harmless (one delivery row per subscriber; a delivered event is skipped)."""
+    failed: list[OutboxDeliveryFailed] = []
+    for event_id in [event_ids] if isinstance(event_ids, str) else event_ids:
+        try:
+            outbox_event_deliver(event_id=event_id)
+        except OutboxDeliveryFailed as exc:
+            failed.append(exc)
+    if failed:
+        raise OutboxDeliveryFailed("; ".join(str(exc) for exc in failed))
+    return True
 
 
 @shared_task(name="core.outbox_sweep", acks_late=True)

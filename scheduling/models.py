@@ -108,8 +108,9 @@ class Slot(models.Model):
         # ``held_until`` (always so on a one-seat slot with a hold).
         HELD = "held", "Held"
 
+    # No index of its own: (clinician, start) below starts with it (migration 0007).
     clinician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slots"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slots", db_index=False
     )
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -208,11 +209,19 @@ class AppointmentSeries(models.Model):
         FAIL = "fail", "Book nothing"
         SKIP = "skip", "Skip the unbookable occurrences"
 
+    # No index of their own: (patient, created_at) and (clinician, created_at) below start
+    # with them (migration 0007).
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointment_series"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="appointment_series",
+        db_index=False,
     )
     clinician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_series"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="clinician_series",
+        db_index=False,
     )
     interval_weeks = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(4)]
@@ -295,15 +304,23 @@ class Appointment(models.Model):
         related_name="+",
         help_text="The slot this appointment left when it was last rescheduled.",
     )
+    # No index of its own: (patient, start) below starts with it (migration 0007).
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+        db_index=False,
     )
     # Which of the slot's seats this appointment holds (1..slot.capacity) while it is not
     # cancelled: unique per slot, and a PostgreSQL trigger refuses a seat beyond the
     # slot's capacity (migration 0002), so no writer can overfill a slot.
     seat = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # No index of its own: (clinician, start) below starts with it (migration 0007).
     clinician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_appointments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="clinician_appointments",
+        db_index=False,
     )
     # Copied from the slot so PostgreSQL can refuse a patient's overlapping appointments.
     start = models.DateTimeField()

@@ -19,7 +19,7 @@ from accounts.models import Role, User
 from core.db import is_postgres
 from core.errors import DomainError
 from core.metrics import count_on_commit
-from core.sql import insert_row, update_row
+from core.sql import insert_row, statements_together, update_row
 from scheduling.errors import PatientOverlap, SlotNotFound, SlotUnavailable
 from scheduling.events import APPOINTMENT_SCHEDULED, appointment_recorded
 from scheduling.lock_objects import person_lock, slot_lock_for_booking
@@ -168,7 +168,18 @@ def seat_book(
     """The write of every booking (single, series occurrence) on a slot already locked
     and checked: the lowest free seat, the slot's one UPDATE, the appointment's INSERT (a
     constraint's refusal is its 409 and aborts the transaction), the audit row and
-    ``appointment.scheduled``."""
+    ``appointment.scheduled``.
+
+    On PostgreSQL the slot's UPDATE goes in one statement with the appointment's INSERT,
+    and the audit row and the event with the next write (the consultation that
+    ``appointment.scheduled`` creates): ``core.sql.statements_together``."""
+    with statements_together():
+        return _seat_write(slot, patient=patient, actor=actor, reason=reason, series=series)
+
+
+def _seat_write(
+    slot: Slot, *, patient: User, actor: User, reason: str, series: AppointmentSeries | None
+) -> Appointment:
     seat = seat_take(slot)  # 1 on a one-seat slot, without a query
     update_row(slot, ["status", "seats_taken", "held_for", "held_until"])
     # the answer names the clinician: keep the one the booking lock loaded, if it did
