@@ -235,7 +235,7 @@ def summary(samples: list[dict[str, float]], statuses: dict[str, int]) -> dict[s
         "first_read": sum(1 for s in seen if s["reads"] == 1),
         "visible_p50_ms": _percentile(visible, 50),
         "visible_p95_ms": _percentile(visible, 95),
-        "visible_max_ms": max(visible) if visible else None,
+        "visible_max_ms": round(max(visible), 2) if visible else None,
         "read_p50_ms": _percentile(sorted(s["read_s"] * 1000 for s in seen), 50),
         "cancel_p50_ms": _percentile(sorted(s["cancel_s"] * 1000 for s in samples), 50),
     }
