@@ -36,6 +36,7 @@ from accounts.permissions import has_active_role, require_role
 from core.audit import audit_record
 from core.errors import DomainError, RoleNotAllowed
 from core.outbox import event_publish
+from notifications.models import NotificationPreference
 from notifications.selectors import in_quiet_hours
 from scheduling.lock_objects import slots_lock
 from scheduling.models import Appointment, Mode, Slot
@@ -263,7 +264,9 @@ def _in_window(entry: WaitlistEntry, day: date) -> bool:
     return entry.not_after is None or day <= entry.not_after
 
 
-@transaction.atomic
+# No savepoint of its own: inside a writer's transaction (the handlers) a failure here
+# aborts that transaction anyway, and the offer path stays a few statements shorter.
+@transaction.atomic(savepoint=False)
 def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOffer | None:
     """The slot became bookable: offer it to the earliest matching active entry (highest
     priority, then joined first) that has not had an offer of it and has no live offer,
@@ -284,6 +287,8 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
         _offer_end(locked, Offer.EXPIRED, now=now, actor=None, event=WAITLIST_EXPIRED)
     elif slot.hold_live(now):
         return None  # held by someone outside the waitlist: theirs until it ends
+    elif slot.held_until is None:
+        return _offer_to_next_entry(slot, now)  # no hold to release (a freed seat)
     return _pass_on(slot_id, now)
 
 
@@ -298,7 +303,10 @@ def _offer_to_next_entry(slot: Slot, now: datetime) -> WaitlistOffer | None:
     if not _bookable(slot, now):
         return None
     for entry in _candidates(slot):
-        if not entry_matches(entry, slot) or in_quiet_hours(entry.patient, now):
+        patient = entry.patient
+        if not entry_matches(entry, slot):
+            continue
+        if in_quiet_hours(patient, now, preference=_preference_of(patient)):
             continue
         if patient_overlapping_appointments(
             patient_id=entry.patient_id, start=slot.start, end=slot.end
@@ -331,9 +339,17 @@ def _candidates(slot: Slot) -> QuerySet[WaitlistEntry]:
         .filter(Q(not_after__isnull=True) | Q(not_after__gte=day - timedelta(days=1)))
         .exclude(offers__slot_id=slot.pk)
         .exclude(offers__status=Offer.OFFERED)
-        .select_related("patient")
+        .select_related("patient__notification_preference")
         .order_by("-priority", "created_at", "pk")[:CANDIDATE_LIMIT]
     )
+
+
+def _preference_of(patient: User) -> NotificationPreference:
+    """The patient's preferences, joined by ``_candidates`` (the defaults without a row)."""
+    try:
+        return patient.notification_preference
+    except NotificationPreference.DoesNotExist:
+        return NotificationPreference(user=patient)
 
 
 def _offer(slot: Slot, entry: WaitlistEntry, now: datetime) -> WaitlistOffer | None:
