@@ -14,7 +14,7 @@ from core.models import OutboxEvent
 from scheduling import services
 from scheduling.models import Appointment, Slot
 from scheduling.services.holds import slot_hold
-from tests.factories import PatientFactory, SlotFactory
+from tests.factories import AppointmentFactory, PatientFactory, SlotFactory
 from tests.fhir.conftest import hours_ahead
 from tests.fhir.helpers import fhir_send, outcome_code
 
@@ -323,3 +323,47 @@ def test_patch_of_an_unknown_appointment_is_404(clinic, client_for):
                                    content_type="application/merge-patch+json")  # fmt: skip
         assert response.status_code == 404
         assert outcome_code(body)[0] == "not-found"
+
+
+def test_an_idempotency_key_is_the_users_own(clinic, client_for):
+    # given patient A booked with a key
+    key = str(uuid.uuid4())
+    first, _ = fhir_send(client_for(clinic.patient_a), "post", "Appointment",
+                         booking(clinic.free[0].pk, clinic.patient_a.pk), key=key)  # fmt: skip
+    assert first.status_code == 201
+    # when patient B sends the same key for their own booking, then it is B's booking
+    body = booking(clinic.free[1].pk, clinic.patient_b.pk)
+    response, created = fhir_send(
+        client_for(clinic.patient_b), "post", "Appointment", body, key=key
+    )
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert Appointment.objects.get(pk=int(created["id"])).patient_id == clinic.patient_b.pk
+
+
+def test_a_patient_past_the_cut_off_cannot_cancel(clinic, client_for):
+    # given A's appointment two hours ahead (the cut-off is 24 h)
+    soon = AppointmentFactory(
+        patient=clinic.patient_a,
+        slot=SlotFactory(clinician=clinic.doctor, start=hours_ahead(2), end=hours_ahead(2.5),
+                         status="booked", seats_taken=1),
+    )  # fmt: skip
+    before = state()
+    # when A cancels through FHIR, then 409 change_cutoff_passed and nothing changed
+    response, body = fhir_send(client_for(clinic.patient_a), "patch", f"Appointment/{soon.pk}",
+                               {"status": "cancelled"},
+                               content_type="application/merge-patch+json")  # fmt: skip
+    assert response.status_code == 409
+    assert outcome_code(body) == ("conflict", "change_cutoff_passed")
+    assert state() == before
+
+
+def test_a_patient_cannot_hold_two_overlapping_bookings(clinic, client_for):
+    # given A's appointment at 72 h and a free slot of the other clinician at the same time
+    clash = SlotFactory(clinician=clinic.other, start=hours_ahead(72), end=hours_ahead(72.5))
+    before = state()
+    response, body = fhir_send(client_for(clinic.patient_a), "post", "Appointment",
+                               booking(clash.pk, clinic.patient_a.pk))  # fmt: skip
+    assert response.status_code == 409
+    assert outcome_code(body) == ("conflict", "patient_overlap")
+    assert state() == before

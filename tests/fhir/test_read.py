@@ -157,3 +157,22 @@ def test_head_answers_as_get(clinic, client_for):
     response = client_for(clinic.staff).head(f"{BASE}/Patient/{clinic.patient_a.pk}")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/fhir+json")
+
+
+def test_people_without_a_profile_are_rendered(clinic, client_for):
+    from accounts.models import Role
+    from tests.factories import UserFactory
+
+    bare_patient = UserFactory(role=Role.PATIENT, first_name="", last_name="")
+    bare_doctor = UserFactory(role=Role.DOCTOR)
+    client = client_for(clinic.staff)
+    status, patient = fhir_get(client, f"Patient/{bare_patient.pk}")
+    assert status == 200
+    assert "birthDate" not in patient
+    assert "name" not in patient
+    status, _ = fhir_get(client, "Patient?birthdate=1980")
+    assert status == 200
+    for path in (f"Practitioner/{bare_doctor.pk}", f"Schedule/{bare_doctor.pk}"):
+        status, resource = fhir_get(client, path)
+        assert status == 200
+        assert "identifier" not in resource
