@@ -52,6 +52,7 @@ from waitlist.errors import (
     WaitlistDuplicate,
 )
 from waitlist.lock_objects import entries_lock, entry_lock, offer_lock
+from waitlist.metrics import WAITLIST_OFFERS
 from waitlist.models import WaitlistEntry, WaitlistOffer
 from waitlist.selectors import entry_get_for, offer_get_for
 
@@ -391,6 +392,7 @@ def _offer_recorded(offer: WaitlistOffer, *, action: str, event: str, actor: Use
     if offer.appointment_id is not None:
         metadata["appointment_id"] = offer.appointment_id
     audit_record(actor=actor, action=action, obj=offer, metadata=metadata)
+    transaction.on_commit(WAITLIST_OFFERS.labels(step=event.rsplit(".", 1)[1]).inc)
     event_publish(
         name=event,
         payload={

@@ -602,3 +602,22 @@ def test_counts_for_the_dashboard(doctor):
     assert waitlist_counts(doctor) == (3, 1)
     past_deadline(live_offer(slot))
     assert waitlist_counts(doctor) == (3, 0)
+
+
+def test_offer_steps_are_counted_after_commit(doctor, django_capture_on_commit_callbacks):
+    from waitlist.metrics import WAITLIST_OFFERS
+
+    def counted(step: str) -> float:
+        return WAITLIST_OFFERS.labels(step=step)._value.get()
+
+    before = {step: counted(step) for step in ("offered", "declined")}
+    first, second = patient(), patient()
+    join(first, doctor)
+    join(second, doctor)
+    slot, appointment = booked_slot(doctor)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel(appointment)
+        offer_decline(offer_id=live_offer(slot).pk, actor=first)
+
+    assert counted("offered") - before["offered"] == 2
+    assert counted("declined") - before["declined"] == 1
