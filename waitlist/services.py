@@ -137,8 +137,8 @@ def _checked_window(
     """The entry's constraints checked (a 400 ``invalid_waitlist`` naming the fields);
     returns the weekdays sorted and distinct."""
     problems: dict[str, str] = {}
-    days = sorted(set(weekdays))
-    if any(isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6 for day in days):
+    given = list(weekdays)
+    if not all(type(day) is int and 0 <= day <= 6 for day in given):  # bool is no weekday
         problems["weekdays"] = "Use ISO weekdays 0 (Monday) to 6 (Sunday)."
     if mode and mode not in Mode.values:
         problems["mode"] = f"Use one of {', '.join(Mode.values)}, or leave it empty."
@@ -150,7 +150,7 @@ def _checked_window(
         problems["priority"] = f"Use {MIN_PRIORITY} to {MAX_PRIORITY}."
     if problems:
         raise InvalidWaitlist(details={"fields": problems})
-    return days
+    return sorted(set(given))
 
 
 def _active_entry(patient_id: int, clinician_id: int) -> QuerySet[WaitlistEntry]:

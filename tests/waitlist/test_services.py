@@ -564,6 +564,8 @@ def test_a_second_active_entry_is_a_duplicate(doctor):
         ({"not_before": "later", "not_after": "sooner"}, "not_after"),
         ({"not_after": "past"}, "not_after"),
         ({"weekdays": [7]}, "weekdays"),
+        ({"weekdays": ["a", 1]}, "weekdays"),
+        ({"weekdays": [True]}, "weekdays"),
         ({"mode": "telepathy"}, "mode"),
         ({"priority": 40000}, "priority"),
     ],
