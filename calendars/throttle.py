@@ -5,6 +5,7 @@ concurrent reads cannot both take the last one. The token itself never enters th
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.conf import settings
@@ -34,4 +35,4 @@ def feed_read_wait(digest: str) -> int:
         count = 1
     if count <= limit:
         return 0
-    return max(int((window + 1) * seconds - now), 1)
+    return max(math.ceil((window + 1) * seconds - now), 1)  # never too early
