@@ -342,3 +342,32 @@ def test_the_schema_documents_the_endpoints(client_for):
         "/api/v1/waitlist/offers/{offer_id}/decline/",
     ):
         assert path in paths, path
+
+
+def test_staff_remove_an_entry_and_lists_filter_by_status(doctor, client_for):
+    waiting = PatientFactory()
+    entry = join(waiting, doctor)
+    staff = client_for(StaffFactory())
+
+    removed = staff.delete(f"{WAITLIST}{entry.pk}/")
+
+    assert (removed.status_code, removed.json()["status"]) == (200, "removed")
+    assert AuditEvent.objects.filter(action="waitlist.remove", actor_id__isnull=False).exists()
+    mine = client_for(waiting)
+    assert mine.get(WAITLIST, {"status": "active"}).json()["count"] == 0
+    assert mine.get(WAITLIST, {"status": "removed"}).json()["count"] == 1
+    bad = mine.get(OFFERS, {"status": "maybe"})
+    assert (bad.status_code, error_code(bad)) == (400, "validation_error")
+
+
+def test_a_fulfilled_entry_cannot_be_removed(doctor, client_for):
+    waiting = PatientFactory()
+    entry = join(waiting, doctor)
+    _slot, offer = offered(doctor, waiting)
+    assert client_for(waiting).post(f"{OFFERS}{offer.pk}/accept/").status_code == 201
+
+    response = client_for(waiting).delete(f"{WAITLIST}{entry.pk}/")
+
+    assert (response.status_code, error_code(response)) == (409, "waitlist_entry_not_active")
+    entry.refresh_from_db()
+    assert entry.status == "fulfilled"
