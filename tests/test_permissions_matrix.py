@@ -11,6 +11,7 @@ not role decisions and have their own tests in tests/accounts.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -510,7 +511,7 @@ ACTIONS = [
     Action(
         "calendar feed .ics (unknown token)",
         "get",
-        lambda w: "/calendar/" + "x" * 43 + ".ics",
+        lambda w: f"/calendar/{secrets.token_urlsafe(32)}.ics",  # fresh: never rate-limited
         R(404, 404, 404, 404, 404, 404, 404),
     ),
     # --- FHIR R4 (#17): the REST API's visibility under /fhir/R4/; every refusal is an
