@@ -8,6 +8,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -100,8 +101,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         # The admin's people search (``icontains``: UPPER(column) LIKE '%term%') through
         # trigram indexes instead of reading every user (PostgreSQL; migration 0003).
         indexes = [
-            GinIndex(OpClass(Upper(name), name="gin_trgm_ops"), name=f"user_{name}_trgm")
-            for name in ("email", "first_name", "last_name")
+            *(
+                GinIndex(OpClass(Upper(name), name="gin_trgm_ops"), name=f"user_{name}_trgm")
+                for name in ("email", "first_name", "last_name")
+            ),
+            # GET clinicians/ (active clinicians by name) and the admin's date hierarchy.
+            models.Index(
+                fields=["last_name", "first_name", "id"],
+                condition=Q(role__in=["doctor", "psychologist"], is_active=True),
+                name="user_active_clinician_name_idx",
+            ),
+            models.Index(fields=["date_joined"], name="user_date_joined_idx"),
         ]
 
     def __str__(self) -> str:

@@ -23,6 +23,8 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,8 +125,37 @@ def add_book(step: int, base: datetime) -> None:
     )
 
 
+@contextmanager
+def indexes_rebuilt(*tables: str) -> Iterator[None]:
+    """Bulk loading as pg_restore does it: the tables' plain indexes (not those behind a
+    constraint) dropped for the load and built again after it, each in one sorted pass
+    instead of millions of random insertions."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS (SELECT 1 FROM pg_constraint"
+            " c WHERE c.conindid = i.indexrelid)",
+            [list(tables)],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the loaded rows' deferred checks
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+
+
 def add_history(scale: int) -> None:
     """Audit rows, sent notifications and delivered outbox events up to ``scale``."""
+    tables = ("audit_auditevent", "notifications_notification", "core_outboxevent")
+    with indexes_rebuilt(*tables):
+        _add_history(scale)
+
+
+def _add_history(scale: int) -> None:
     audit = scale * AUDIT_PER_SCALE - count("audit_auditevent")
     if audit > 0:
         execute(
@@ -224,11 +255,14 @@ def main() -> None:
         with transaction.atomic():
             add_people(step, password, STORM if step == scale - 1 else 0)
             add_book(step, base)
+    lap("people and book")
     with transaction.atomic():
         add_history(scale)
+    lap("history")
     admin_session()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
+    lap("vacuum")
     if scale > 1:
         write_scaled_inputs(scale, base)
     print(
@@ -245,6 +279,14 @@ def main() -> None:
         ),
         file=sys.stderr,
     )
+
+
+_LAPS = [time.monotonic()]
+
+
+def lap(what: str) -> None:
+    _LAPS.append(time.monotonic())
+    print(f"  {what}: {_LAPS[-1] - _LAPS[-2]:.0f} s", file=sys.stderr)
 
 
 def count_like(pattern: str) -> int:

@@ -26,8 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cancel_offer
-
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 WORK = BENCH / ".work"
@@ -463,8 +461,6 @@ def main() -> None:
     results["pgbench_c16"] = pgbench(16)
     print("== API scenarios through gunicorn", flush=True)
     run_app_scenarios(results)
-    print("== cancel -> offer (benchmarks/cancel_offer.py)", flush=True)
-    cancel_offer.run_scenarios(results)
     run_admin_scenarios(results)
     if SCALE > 1:
         print(f"== growing the data to {SCALE}x and measuring again", flush=True)

@@ -31,7 +31,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 
-from core.admin_index import GroupedIndexSite
 from core.read_audit import Read, ReadSurface, audit_read
 
 
@@ -143,9 +142,7 @@ class SafeChangeListAdmin(admin.ModelAdmin):
         return GuardedChangeList
 
 
-class CarebookAdminSite(GroupedIndexSite):
-    """Carebook's header, the index grouped by ``index_layout`` (``core.admin_index``)."""
-
+class CarebookAdminSite(admin.AdminSite):
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, SafeChangeListAdmin):

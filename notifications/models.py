@@ -71,7 +71,11 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The admin's newest-first change list and its date hierarchy (issue #19).
+            models.Index(fields=["created_at", "id"], name="notification_created_id_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["event_id", "recipient", "kind"], name="uniq_notification_per_event"

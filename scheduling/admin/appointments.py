@@ -17,6 +17,7 @@ from core.admin_tools import ReadAuditedAdmin
 from scheduling import services
 from scheduling.admin._common import (
     PEOPLE_SEARCH_FIELDS,
+    PeopleSearchAdmin,
     ServiceWriteAdmin,
     actor_of,
     apply_to_each,
@@ -44,7 +45,7 @@ class InSeriesFilter(admin.SimpleListFilter):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
+class AppointmentAdmin(PeopleSearchAdmin, FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
     # The reason and notes of a visit are another person's clinical content.
     read_audit_action = "appointment.read"
     read_audit_patient = "patient_id"
@@ -61,7 +62,7 @@ class AppointmentAdmin(FrontDeskAdmin, ReadAuditedAdmin, ServiceWriteAdmin):
         "cancelled_at",
     )
     list_filter = ("status", InSeriesFilter, "slot__mode", "clinician__role", "slot__hospital")
-    search_fields = (*PEOPLE_SEARCH_FIELDS, "reason")
+    search_fields = PEOPLE_SEARCH_FIELDS  # through indexes: PeopleSearchAdmin
     list_select_related = ("patient", "clinician", "slot")
     date_hierarchy = "start"
     ordering = ("-start",)

@@ -9,7 +9,7 @@ from django.db.models import F, Model, QuerySet
 from django.http import HttpRequest
 
 from scheduling import services
-from scheduling.admin._common import ServiceWriteAdmin, actor_of, apply_to_each
+from scheduling.admin._common import PeopleSearchAdmin, ServiceWriteAdmin, actor_of, apply_to_each
 from scheduling.models import AvailabilityRule, Slot
 
 # --- rules -----------------------------------------------------------------------------
@@ -98,7 +98,8 @@ class GroupSessionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Slot)
-class SlotAdmin(ServiceWriteAdmin):
+class SlotAdmin(PeopleSearchAdmin, ServiceWriteAdmin):
+    people_fields = ("clinician",)  # searched through indexes: PeopleSearchAdmin
     list_display = (
         "id",
         "clinician",
