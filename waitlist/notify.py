@@ -38,8 +38,8 @@ def offer_notify(*, event: EventLike) -> Notification | None:
     )
     if offer is None or offer.status != WaitlistOffer.Status.OFFERED:
         return None
-    if offer.expires_at <= timezone.now():
-        return None
+    if offer.expires_at <= timezone.now() or offer.slot.held_for_id != offer.patient_id:
+        return None  # ran out, or the slot is no longer held for them (withdrawn, say)
     notification, _ = notification_queue(
         recipient=offer.patient,
         kind=Notification.Kind.WAITLIST_OFFER,

@@ -76,6 +76,8 @@ ONE_ACTIVE_ENTRY_CONSTRAINT = "waitlist_one_active_entry_per_clinician"
 CANDIDATE_LIMIT = 200
 SWEEP_BATCH_SIZE = 200
 MIN_PRIORITY, MAX_PRIORITY = -32768, 32767
+# A slot in these states is no one's to book: a live offer of it is withdrawn by the sweep.
+OFF_CALENDAR = (Slot.Status.WITHDRAWN, Slot.Status.BLOCKED)
 
 
 # --- entries -------------------------------------------------------------------------
@@ -543,13 +545,15 @@ def offer_expire(*, offer_id: int, now: datetime | None = None) -> bool:
 
 def offers_expire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
     """The sweep: expire live offers past their deadline, each in its own transaction, and
-    pass each slot on; then settle live offers whose entry has ended. Returns how many
-    offers expired."""
+    pass each slot on; then settle live offers whose entry has ended or whose slot was
+    taken off the calendar. Returns how many offers expired."""
     now = now or timezone.now()
     due = WaitlistOffer.objects.filter(status=Offer.OFFERED, expires_at__lte=now)
     ids = list(due.order_by("expires_at", "pk").values_list("pk", flat=True)[:batch_size])
     expired = sum(offer_expire(offer_id=offer_id, now=now) for offer_id in ids)
-    orphans = WaitlistOffer.objects.filter(status=Offer.OFFERED).exclude(entry__status=Entry.ACTIVE)
+    orphans = WaitlistOffer.objects.filter(status=Offer.OFFERED).filter(
+        ~Q(entry__status=Entry.ACTIVE) | Q(slot__status__in=OFF_CALENDAR)
+    )
     for offer_id in orphans.values_list("pk", flat=True)[:batch_size]:
         offer_settle(offer_id=offer_id)
     return expired
@@ -558,17 +562,18 @@ def offers_expire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BA
 @transaction.atomic
 def offer_settle(*, offer_id: int) -> WaitlistOffer | None:
     """A live offer whose entry ended (its patient booked another slot of the clinician,
-    or left): accepted if the patient booked this very slot, else withdrawn and the slot
-    passed on. Safe to repeat (the ``waitlist.fulfilled`` subscriber and the sweep)."""
+    or left) or whose slot was withdrawn or blocked: accepted if the patient booked this
+    very slot, else withdrawn and the slot passed on (or just released, off the
+    calendar). Safe to repeat (the ``waitlist.fulfilled`` subscriber and the sweep)."""
     found = WaitlistOffer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
     if found is None:
         return None
-    slots_lock([found])
+    slot = slots_lock([found]).get(found)
     offer = offer_lock(offer_id)
-    if offer is None or offer.status != Offer.OFFERED:
+    if slot is None or offer is None or offer.status != Offer.OFFERED:
         return offer
     entry = WaitlistEntry.objects.filter(pk=offer.entry_id).values_list("status", flat=True)
-    if entry.first() == Entry.ACTIVE:
+    if entry.first() == Entry.ACTIVE and slot.status not in OFF_CALENDAR:
         return offer
     now = timezone.now()
     booked = (

@@ -623,3 +623,23 @@ def test_offer_steps_are_counted_after_commit(doctor, django_capture_on_commit_c
 
     assert counted("offered") - before["offered"] == 2
     assert counted("declined") - before["declined"] == 1
+
+
+def test_an_offer_of_a_withdrawn_slot_is_withdrawn_by_the_sweep(doctor):
+    waiting = patient()
+    join(waiting, doctor)
+    slot, appointment = booked_slot(doctor)
+    cancel(appointment)
+    offer = live_offer(slot)
+    Slot.objects.filter(pk=slot.pk).update(status=Slot.Status.WITHDRAWN)  # as slot_withdraw
+
+    with pytest.raises(DomainError) as refused:
+        offer_accept(offer_id=offer.pk, actor=waiting)
+    assert refused.value.code == "slot_unavailable"
+    offers_expire_due()
+
+    offer.refresh_from_db()
+    assert offer.status == "declined"
+    slot.refresh_from_db()
+    assert (slot.status, slot.held_for_id, slot.held_until) == (Slot.Status.WITHDRAWN, None, None)
+    assert WaitlistEntry.objects.get(patient=waiting).status == "active"
