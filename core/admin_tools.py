@@ -7,10 +7,10 @@
   filter, with Django's "?e=1" redirect, instead of a 500.
 * Change lists that stay fast on millions of rows (issue #19): no full ``COUNT(*)`` beside
   the filtered one (``show_full_result_count = False``), and ``EstimatedCountPaginator``
-  counts a page's list without reading the whole table (PostgreSQL's row estimate when
-  unfiltered, a count bounded at ``COUNT_CAP`` rows when filtered). The date hierarchy
-  (``templates/admin/change_list.html``, ``core.templatetags.carebook_admin``) offers
-  the periods between the list's first and last date instead of a DISTINCT over all rows.
+  counts a page's list without reading the whole table (``core.pagination.flat_count``).
+  The date hierarchy (``templates/admin/change_list.html``,
+  ``core.templatetags.carebook_admin``) offers the periods between the list's first and
+  last date instead of a DISTINCT over all rows.
 * ``ReadAuditedAdmin``: the change list and change form of a model holding clinical
   content write a read row (``core.read_audit.audit_read``) for every record they show.
 * ``ReadOnlyAuditedAdmin``: the same, with no add, change or delete (clinical records are
@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -31,6 +30,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 
+from core.admin_index import GroupedIndexSite
+from core.pagination import flat_count
 from core.read_audit import Read, ReadSurface, audit_read
 
 
@@ -45,52 +46,15 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
 
-# A filtered change list counts at most this many rows; past it the planner's estimate.
-COUNT_CAP = 10_000
-# Below this many rows (PostgreSQL's estimate) an unfiltered list is counted exactly.
-ESTIMATE_FROM = 10_000
-
-
 class EstimatedCountPaginator(Paginator):
-    """A change list's count whose cost does not grow with the table.
-
-    Unfiltered on PostgreSQL: ``pg_class.reltuples`` (what ANALYZE/autovacuum last saw),
-    when it says the table is large. Filtered: ``COUNT(*)`` of at most ``COUNT_CAP + 1``
-    rows; a list that reaches it shows the planner's estimate (at least the cap). Page
-    numbers past the real end answer like any other empty page.
-    """
+    """A change list's count whose cost does not grow with the table
+    (``core.pagination.flat_count``: exact up to ``COUNT_CAP`` rows, then PostgreSQL's
+    estimate). Page numbers past the real end answer like any other empty page."""
 
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
-            return len(queryset)
-        vendor = connections[queryset.db].vendor
-        if vendor == "postgresql" and not queryset.query.where:
-            estimate = table_estimate(queryset)
-            if estimate >= ESTIMATE_FROM:
-                return estimate
-        bounded = queryset.order_by()[: COUNT_CAP + 1].count()
-        if bounded <= COUNT_CAP or vendor != "postgresql":
-            return bounded
-        return max(bounded, planner_rows(queryset))
-
-
-def table_estimate(queryset: QuerySet[Any]) -> int:
-    """PostgreSQL's row estimate of the queryset's table (-1 before its first ANALYZE)."""
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-            [queryset.model._meta.db_table],
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row else -1
-
-
-def planner_rows(queryset: QuerySet[Any]) -> int:
-    """The rows PostgreSQL's planner expects the queryset to return (no rows are read)."""
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
+        return flat_count(queryset) if isinstance(queryset, QuerySet) else int(super().count)
 
 
 class IndexedValuesFilter(admin.AllValuesFieldListFilter):
@@ -142,7 +106,9 @@ class SafeChangeListAdmin(admin.ModelAdmin):
         return GuardedChangeList
 
 
-class CarebookAdminSite(admin.AdminSite):
+class CarebookAdminSite(GroupedIndexSite):
+    """Carebook's header, the index grouped by ``index_layout`` (``core.admin_index``)."""
+
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, SafeChangeListAdmin):
