@@ -72,6 +72,7 @@ from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.metrics import BreakerStateCollector, register_scrape_collector
 from core.resilience import BreakerState, CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,19 @@ def replica_breaker() -> CircuitBreaker:
     )
 
 
+def _replica_breakers() -> Iterator[tuple[tuple[str, ...], CircuitBreaker]]:
+    if replica_configured():
+        yield (), replica_breaker()
+
+
+REPLICA_CIRCUIT_STATE = BreakerStateCollector(
+    "replica_circuit_state",
+    "The read replica's circuit breaker: 0 closed, 1 half-open, 2 open (lists on the primary).",
+    _replica_breakers,
+)
+register_scrape_collector(REPLICA_CIRCUIT_STATE)
+
+
 def _pin_key(user_id: Any) -> str:
     return f"{PIN_KEY_PREFIX}:{user_id}"
 
@@ -234,6 +248,10 @@ class ReplicaListMixin:
         if not decision.allowed:
             return read(request, *args, **kwargs)
         try:
+            # Connect first: a standby that is down fails here, and a new connection's
+            # set-up queries (type look-ups of django.contrib.postgres, once per process)
+            # run before the list, not inside core.sql's capture of its first statement.
+            connections[REPLICA_DB_ALIAS].ensure_connection()
             with read_replica():
                 response: Response = read(request, *args, **kwargs)
         except (OperationalError, InterfaceError) as exc:

@@ -142,6 +142,27 @@ def test_list_reads_come_from_the_standby(replica_on, client_for):
     assert {replayed.pk, unreplayed.pk} <= _ids(client.get("/api/v1/availability/"))
 
 
+def test_a_processs_first_replica_connection_serves_a_compiled_list(
+    replica_on, client_for, monkeypatch
+):
+    # given a process that has neither connected to the replica nor compiled the
+    # availability list yet (a new connection's set-up queries once ran inside
+    # core.sql's capture of the first statement: a 500 on the first replica list)
+    from django.contrib.postgres import signals
+
+    import core.sql
+
+    slot = SlotFactory()
+    replica_on.catch_up()
+    connections[REPLICA_DB_ALIAS].close()
+    signals.get_hstore_oids.cache_clear()
+    signals.get_citext_oids.cache_clear()
+    monkeypatch.setattr(core.sql, "_captured", {})
+
+    # when a patient lists availability, then the replica answers
+    assert slot.pk in _ids(client_for(PatientFactory()).get("/api/v1/availability/"))
+
+
 def test_a_booking_uses_only_the_primary_and_the_booker_reads_it_next(
     replica_on, client_for, settings
 ):
@@ -274,6 +295,8 @@ def test_a_stopped_standby_sends_lists_to_the_primary_without_a_5xx(replica_on, 
         )
     assert reader.get("/api/v1/hospitals/").status_code == 200
     assert time.monotonic() - started < 5
+    # and /metrics shows the open circuit
+    assert "replica_circuit_state 2.0" in reader.get("/metrics").content.decode()
 
     # when the standby is back and the cool-down has passed: a probe closes the breaker,
     # and lists read the standby again (replay paused: a new slot is missing)
@@ -282,6 +305,7 @@ def test_a_stopped_standby_sends_lists_to_the_primary_without_a_5xx(replica_on, 
     time.sleep(1.1)
     assert slot.pk in _ids(reader.get("/api/v1/availability/"))
     assert replica_breaker().state == BreakerState.CLOSED
+    assert "replica_circuit_state 0.0" in reader.get("/metrics").content.decode()
     replica_on.pause_replay()
     unreplayed = SlotFactory(clinician=doctor)
     assert unreplayed.pk not in _ids(reader.get("/api/v1/availability/"))
