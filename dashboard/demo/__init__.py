@@ -11,4 +11,11 @@
 * ``waitlist``: patients waiting for a day next week, one with a live offer;
 * ``refresh``: past demo visits still booked become completed or no-show;
 * ``world``: the order in which the parts run (``demo_seed``).
+
+Everything is written through the domain services, the history too (under the demo
+clock), so every record has its checks, audit row and event. Raw ORM writes: only the
+first superuser (Django's bootstrap, as ``createsuperuser``) and the demo hospital row
+(hospitals otherwise come from the CSV import, which ``jobs`` runs for two more); no
+history needed one. Demo rows are those of users at ``people.DEMO_DOMAIN``; nothing else
+is read for a change or changed.
 """
