@@ -33,6 +33,7 @@ EXPECTED_QUEUE = {
     "audit.seal": "celery",
     "audit.verify_chain": "celery",
     "scheduling.expand_rules": "celery",
+    "waitlist.sweep": "celery",
 }
 
 

@@ -180,6 +180,33 @@ def _a_patients_series() -> Scenario:
     return Scenario(viewer=patient, add=add)
 
 
+def _waitlist_entries() -> Scenario:
+    from waitlist.services import entry_join
+
+    staff: Any = StaffFactory()
+
+    def add() -> object:
+        patient, doctor = PatientFactory(), DoctorFactory()
+        return entry_join(patient=patient, clinician=doctor, actor=patient)
+
+    return Scenario(viewer=staff, add=add)
+
+
+def _a_patients_offers() -> Scenario:
+    from waitlist.services import entry_join, slot_offer_next
+
+    patient: Any = PatientFactory()
+
+    def add() -> object:
+        doctor: Any = DoctorFactory()
+        entry_join(patient=patient, clinician=doctor, actor=patient)
+        slot = SlotFactory(clinician=doctor, hospital=HospitalFactory())
+        with transaction.atomic():
+            return slot_offer_next(slot_id=slot.pk)
+
+    return Scenario(viewer=patient, add=add)
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "/api/v1/appointments/": _appointments_of_a_clinician,
     "/api/v1/availability/": _open_slots,
@@ -193,6 +220,8 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "/api/v1/audit-events/": _audit_events,
     "/api/v1/tasks/appointments/{appointment_id}/": _an_appointments_jobs,
     "/api/v1/appointment-series/": _a_patients_series,
+    "/api/v1/waitlist/": _waitlist_entries,
+    "/api/v1/waitlist/offers/": _a_patients_offers,
 }
 
 LIST_ENDPOINTS = discovered_list_endpoints()
