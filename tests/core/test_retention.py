@@ -440,3 +440,32 @@ def test_the_beat_task_runs_the_purges_on_a_real_worker(settings, private_queue)
     assert deleted["outbox_events"] == 1
     assert not OutboxEvent.objects.filter(id=expired.id).exists()
     assert OutboxEvent.objects.filter(id=fresh.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_delete_each_row_once_and_fail_nowhere(settings):
+    # given 300 expired delivered events and two beat runs overlapping (a slow run and the
+    # next hour's), in two threads with their own connections
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    settings.OUTBOX_RETENTION_DAYS = 7
+    for _ in range(300):
+        _event(delivered_at=NOW - 30 * DAY)
+
+    def run() -> int:
+        try:
+            budget = Batches(batch_size=25, seconds=60)
+            return retention_run(now=NOW, batches=budget)["outbox_events"]
+        finally:
+            connections.close_all()
+
+    # when both run at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [future.result() for future in [pool.submit(run), pool.submit(run)]]
+
+    # then neither failed, every row went once, and no delivery row is left behind
+    assert sum(results) == 300
+    assert not OutboxEvent.objects.exists()
+    assert not OutboxDelivery.objects.exists()
