@@ -134,6 +134,7 @@ class Slot(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text="The patient one seat is held for (a waitlist offer).",
+        db_index=False,  # indexed where set only (Meta.indexes; migration 0008)
     )
     held_until = models.DateTimeField(null=True, blank=True, editable=False)
     rule = models.ForeignKey(
@@ -148,6 +149,11 @@ class Slot(models.Model):
             models.Index(fields=["status", "start"]),
             # The admin's newest-first change list and its date hierarchy (issue #19).
             models.Index(fields=["start", "id"], name="slot_start_id_idx"),
+            # Where set only: a slot is almost never held, and each booking's UPDATE of its
+            # slot (never HOT) would write a NULL entry here (issue #18).
+            models.Index(
+                fields=["held_for"], condition=Q(held_for__isnull=False), name="slot_held_for_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
@@ -295,6 +301,7 @@ class Appointment(models.Model):
         on_delete=models.PROTECT,
         related_name="appointments",
         help_text="The series this appointment is an occurrence of, if any.",
+        db_index=False,  # indexed where set only (Meta.indexes; migration 0008)
     )
     previous_slot = models.ForeignKey(
         Slot,
@@ -303,6 +310,7 @@ class Appointment(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text="The slot this appointment left when it was last rescheduled.",
+        db_index=False,  # indexed where set only (Meta.indexes; migration 0008)
     )
     # No index of its own: (patient, start) below starts with it (migration 0007).
     patient = models.ForeignKey(
@@ -331,7 +339,12 @@ class Appointment(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # indexed where set only (Meta.indexes; migration 0008)
     )
     cancellation_reason = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -348,6 +361,22 @@ class Appointment(models.Model):
             models.Index(fields=["clinician", "start"]),
             # The admin's newest-first change list and its date hierarchy (issue #19).
             models.Index(fields=["start", "id"], name="appointment_start_id_idx"),
+            # Where set only: a new booking leaves all three empty, and an index of NULLs
+            # cost each booking's INSERT three entries (issue #18). A lookup by one of
+            # them (a foreign-key check, ``series=…``) implies it is set.
+            models.Index(
+                fields=["series"], condition=Q(series__isnull=False), name="appointment_series_idx"
+            ),
+            models.Index(
+                fields=["previous_slot"],
+                condition=Q(previous_slot__isnull=False),
+                name="appointment_prev_slot_idx",
+            ),
+            models.Index(
+                fields=["cancelled_by"],
+                condition=Q(cancelled_by__isnull=False),
+                name="appointment_cancelled_by_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
