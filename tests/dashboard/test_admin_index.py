@@ -74,6 +74,9 @@ def test_a_superuser_sees_every_group_in_order_with_the_machinery_last(superuser
     front = html[html.index('id="group-front-desk"') : html.index('id="group-people"')]
     assert front.index("Book an appointment") < front.index("Appointments")
     assert "/admin/scheduling/appointment/book/" in front
+    # a page, not a model list: no change link beside it
+    booking_row = front[front.index("Book an appointment") : front.index("Appointments")]
+    assert "changelink" not in booking_row
 
 
 def test_front_desk_staff_see_their_work_first_and_no_machinery(front_desk):
