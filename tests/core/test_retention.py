@@ -174,6 +174,7 @@ def test_the_beat_runs_the_purge_hourly_and_celerys_unbatched_cleanup_is_off():
 
     app.loader.import_default_modules()  # what a worker imports at start
     assert "core.retention_purge" in app.tasks
+    assert app.conf.result_expires is None  # so beat installs no celery.backend_cleanup
 
 
 def test_expired_sessions_go_and_live_ones_stay():
