@@ -1,20 +1,29 @@
-"""``GET /api/v1/audit-events/``: the audit trail for staff, filtered and paginated."""
+"""``GET /api/v1/audit-events/``: the audit trail for staff, filtered and paginated.
+
+The trail grows by millions of rows, so its pages are cheap at any depth (issue #19):
+``count`` is exact up to 10,000 and PostgreSQL's estimate past that
+(``core.pagination.flat_count``), and ``next`` is a keyset link (``after=<id>``: the
+rows older than that event, through the ``occurred_at`` index) instead of an OFFSET that
+reads every row before the page. ``page`` still answers for the first pages.
+"""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from accounts.permissions import IsStaffRole
 from audit.models import AuditEvent
-from audit.selectors import audit_event_list
+from audit.selectors import audit_event_list, audit_events_after
 from core.errors import InvalidRequest
 from core.fields import MAX_ID
-from core.pagination import DefaultPagination
+from core.pagination import DefaultPagination, flat_count
 
 
 class AuditEventListApi(APIView):
@@ -25,6 +34,7 @@ class AuditEventListApi(APIView):
         action = serializers.CharField(required=False, max_length=100)
         object_type = serializers.CharField(required=False, max_length=100)
         object_id = serializers.CharField(required=False, max_length=64)
+        after = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
         def get_fields(self) -> dict[str, serializers.Field]:
             fields = super().get_fields()
@@ -70,6 +80,12 @@ class AuditEventListApi(APIView):
             OpenApiParameter("object_id", OpenApiTypes.STR),
             OpenApiParameter("from", OpenApiTypes.DATETIME, description="Inclusive, ISO 8601."),
             OpenApiParameter("to", OpenApiTypes.DATETIME, description="Exclusive, ISO 8601."),
+            OpenApiParameter(
+                "after",
+                OpenApiTypes.INT,
+                description="An event's id: the page of events after it, newest first "
+                "(what `next` links to).",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
@@ -86,8 +102,37 @@ class AuditEventListApi(APIView):
         start, end = values.pop("from", None), values.pop("to", None)
         if start is not None and end is not None and end <= start:
             raise InvalidRequest("'to' must be after 'from'.", code="invalid_range")
+        after = values.pop("after", None)
         events = audit_event_list(**values, occurred_from=start, occurred_to=end)
         events = events.select_related("seal")
         paginator = DefaultPagination()
+        if after is not None:
+            return self._keyset_page(request, paginator, events, after)
         page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(self.Output(page, many=True).data)
+        response = paginator.get_paginated_response(self.Output(page, many=True).data)
+        if page and paginator.page is not None and paginator.page.has_next():
+            response.data["next"] = _after_link(request, page[-1])
+        return response
+
+    def _keyset_page(
+        self,
+        request: Request,
+        paginator: DefaultPagination,
+        events: QuerySet[AuditEvent],
+        after: int,
+    ) -> Response:
+        size = paginator.get_page_size(request) or paginator.page_size
+        rows = list(audit_events_after(events, after)[:size])
+        return Response(
+            {
+                "count": flat_count(events),
+                "next": _after_link(request, rows[-1]) if rows and len(rows) == size else None,
+                "previous": None,
+                "results": self.Output(rows, many=True).data,
+            }
+        )
+
+
+def _after_link(request: Request, last: AuditEvent) -> str:
+    url = remove_query_param(request.build_absolute_uri(), "page")
+    return replace_query_param(url, "after", last.pk)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import AuditChainCheckpoint, AuditEvent
+from core.errors import InvalidRequest
 
 
 def audit_event_list(
@@ -39,6 +40,18 @@ def audit_event_list(
     if occurred_to is not None:
         events = events.filter(occurred_at__lt=occurred_to)
     return events
+
+
+def audit_events_after(events: QuerySet[AuditEvent], after: int) -> QuerySet[AuditEvent]:
+    """The events of ``events`` (newest first) older than event ``after`` in that order:
+    a keyset page, read from the ``occurred_at`` index at any depth. An unknown id is
+    refused (the caller made it up: a ``next`` link only names listed events)."""
+    anchor = AuditEvent.objects.filter(pk=after).values_list("occurred_at", flat=True).first()
+    if anchor is None:
+        raise InvalidRequest("'after' names no audit event.", code="invalid_cursor")
+    return events.filter(occurred_at__lte=anchor).filter(
+        Q(occurred_at__lt=anchor) | Q(id__lt=after)
+    )
 
 
 def audit_chain_checkpoint() -> AuditChainCheckpoint | None:
