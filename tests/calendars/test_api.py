@@ -141,6 +141,9 @@ def test_staff_get_403_and_anonymous_401(client_for, api_client):
     ("method", "body", "content_type"),
     [
         ("post", b"{not json", "application/json"),
+        ("post", b"null", "application/json"),
+        ("post", b"123", "application/json"),
+        ("patch", b"null", "application/json"),
         ("post", b"[]", "application/json"),
         ("post", b'"yes"', "application/json"),
         ("post", b'{"include_details": "yes"}', "application/json"),
