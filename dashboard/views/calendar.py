@@ -51,7 +51,9 @@ def calendar_feed_new_url(request: HttpRequest) -> HttpResponse:
     """Create the feed, or rotate its URL (the previous one stops working at once)."""
     issued = calendar_feed_issue(owner=clinician_of(request))
     path = reverse("calendar-feed", kwargs={"token": issued.token})
-    return _page(request, feed_url=request.build_absolute_uri(path))
+    response = _page(request, feed_url=request.build_absolute_uri(path))
+    response["Cache-Control"] = "no-store"  # the page holds the secret URL: keep no copy
+    return response
 
 
 @require_POST

@@ -46,6 +46,7 @@ def test_creating_shows_the_url_once_and_it_serves_the_feed(web, psychologist):
     created = client.post("/dashboard/calendar/new-url/")
 
     assert created.status_code == 200
+    assert created["Cache-Control"] == "no-store"
     url = shown_url(created)
     feed = CalendarFeed.objects.get(owner=psychologist)
     assert feed.token_hash == token_hash(urlsplit(url).path[len("/calendar/") : -len(".ics")])
