@@ -27,6 +27,7 @@ from audit.models import AuditEvent
 from consultations.models import Consultation, ConsultationAddendum, Prescription
 from consultations.pdf import prescription_pdf
 from core.models import Job
+from dashboard.demo.clock import clock_at
 from dashboard.demo.people import (
     CLEO,
     CLINICIANS,
@@ -300,3 +301,16 @@ def test_refuses_to_run_in_production(settings):
     with pytest.raises(CommandError, match="production"):
         seed()
     assert not User.objects.exists()
+
+
+def test_the_demo_clock_answers_inside_its_block_and_never_after():
+    real = timezone.now
+    moment = timezone.now() - timedelta(weeks=6)
+    with clock_at(moment):
+        assert timezone.now() == moment
+    assert timezone.now is real
+    with pytest.raises(RuntimeError), clock_at(moment):
+        raise RuntimeError("a refusal inside the block")
+    assert timezone.now is real
+    with pytest.raises(ValueError, match="aware"), clock_at(datetime(2026, 1, 1)):
+        pass
