@@ -32,7 +32,10 @@ def flat_count(queryset: QuerySet[Any]) -> int:
     the table: a count of at most ``COUNT_CAP + 1`` rows, and past it PostgreSQL's
     estimate (the table's statistics when unfiltered, the planner's rows when filtered;
     elsewhere the bounded count). Statistics never make a short list's count wrong."""
-    bounded = queryset.order_by()[: COUNT_CAP + 1].count()
+    # Unfiltered, the rows are counted off the primary key's index (an index-only scan
+    # that stops at the cap); filtered, the planner picks the filter's index.
+    first_rows = queryset.order_by() if queryset.query.where else queryset.order_by("pk")
+    bounded = first_rows[: COUNT_CAP + 1].count()
     if bounded <= COUNT_CAP or connections[queryset.db].vendor != "postgresql":
         return bounded
     estimate = table_estimate(queryset) if not queryset.query.where else planner_rows(queryset)

@@ -249,3 +249,19 @@ def test_dashboard_page_reads_no_large_table_sequentially(large_tables, name):
     client.get(url)
     scans = large_seq_scans(_captured(client, url), large_tables)
     assert not scans, "\n".join(scans)
+
+
+@pytest.mark.django_db
+def test_a_deep_audit_page_reads_no_large_table_sequentially(large_tables, client_for):
+    # given the keyset link to a page among the oldest of 100,000 events
+    from audit.models import AuditEvent
+
+    deep = AuditEvent.objects.order_by("occurred_at", "id").values_list("pk", flat=True)[20]
+    staff: Any = StaffFactory()
+    client = client_for(staff)
+    url = f"/api/v1/audit-events/?after={deep}"
+    client.get(url)
+
+    # then reading it is served by indexes, however deep it is
+    scans = large_seq_scans(_captured(client, url), large_tables)
+    assert not scans, "\n".join(scans)
