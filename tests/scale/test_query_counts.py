@@ -186,7 +186,8 @@ def _waitlist_entries() -> Scenario:
     staff: Any = StaffFactory()
 
     def add() -> object:
-        patient, doctor = PatientFactory(), DoctorFactory()
+        patient: Any = PatientFactory()
+        doctor: Any = DoctorFactory()
         return entry_join(patient=patient, clinician=doctor, actor=patient)
 
     return Scenario(viewer=staff, add=add)
@@ -200,7 +201,7 @@ def _a_patients_offers() -> Scenario:
     def add() -> object:
         doctor: Any = DoctorFactory()
         entry_join(patient=patient, clinician=doctor, actor=patient)
-        slot = SlotFactory(clinician=doctor, hospital=HospitalFactory())
+        slot: Any = SlotFactory(clinician=doctor, hospital=HospitalFactory())
         with transaction.atomic():
             return slot_offer_next(slot_id=slot.pk)
 
