@@ -172,3 +172,39 @@ def test_offer_and_a_stranger_booking_race_for_a_freed_slot(client_for):
         assert offer.patient_id == waiting.pk
     else:
         assert live.count() <= 1
+
+
+def test_leaving_while_accepting_ends_in_one_state(client_for):
+    slot, offer, waiting = _offered_slot()
+    client = client_for(waiting)
+    calls = []
+    for i in range(10):
+        if i % 2 == 0:
+            key = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+            calls.append(_post(client, f"{OFFERS}{offer.pk}/accept/", {}, key))
+        else:
+            calls.append(_delete(client, f"{WAITLIST}{offer.entry_id}/"))
+
+    results = _race(calls)
+
+    assert all(isinstance(r, tuple) and r[0] < 500 for r in results), results
+    entry = WaitlistEntry.objects.get(pk=offer.entry_id)
+    offer.refresh_from_db()
+    booked = Appointment.objects.filter(slot=slot).exclude(status="cancelled")
+    if entry.status == "fulfilled":
+        assert offer.status == "accepted"
+        assert booked.count() == 1
+    else:
+        assert entry.status == "removed"
+        assert offer.status == "declined"
+        assert booked.count() == 0
+        slot.refresh_from_db()
+        assert (slot.status, slot.held_until) == (Slot.Status.OPEN, None)
+
+
+def _delete(client, url: str):
+    def call() -> tuple[int, dict]:
+        response = client.delete(url)
+        return response.status_code, response.json()
+
+    return call

@@ -643,3 +643,16 @@ def test_an_offer_of_a_withdrawn_slot_is_withdrawn_by_the_sweep(doctor):
     slot.refresh_from_db()
     assert (slot.status, slot.held_for_id, slot.held_until) == (Slot.Status.WITHDRAWN, None, None)
     assert WaitlistEntry.objects.get(patient=waiting).status == "active"
+
+
+def test_a_reschedule_into_the_window_fulfils_the_entry(doctor):
+    waiting = patient()
+    far = slot_for(doctor, 24 * 20)
+    appointment = appointment_book(patient=waiting, slot_id=far.pk)
+    near = slot_for(doctor, 48)
+    entry = join(waiting, doctor, not_after=near.start.date())  # waits for an earlier visit
+
+    appointment_reschedule(actor=waiting, appointment_id=appointment.pk, new_slot_id=near.pk)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.appointment_id) == ("fulfilled", appointment.pk)
