@@ -36,7 +36,12 @@ from fhir.errors import (
     ResourceTypeNotSupported,
     UnsupportedChange,
 )
-from fhir.inputs import BookingRequest, booking_request, cancellation_reason
+from fhir.inputs import (
+    BookingRequest,
+    booking_request,
+    cancellation_from_update,
+    cancellation_reason,
+)
 from fhir.outcomes import fhir_exception_handler
 from fhir.registry import APPOINTMENT, RESOURCE_TYPES, ResourceType
 from fhir.search import CURSOR, FORMAT, count_from, criteria_from, page_of, reference_id
@@ -226,8 +231,9 @@ def _check_slot_matches(booking: BookingRequest) -> None:
 
 
 class AppointmentApi(ReadApi):
-    """``PATCH [base]/Appointment/{id}`` to status ``cancelled`` cancels through
-    scheduling's cancel service (the same cut-off, audit and event as the REST cancel)."""
+    """``PATCH [base]/Appointment/{id}`` to status ``cancelled``, or ``PUT`` of the
+    Appointment as read with its status ``cancelled``, cancels through scheduling's
+    cancel service (the same cut-off, audit and event as the REST cancel)."""
 
     parser_classes = [FhirJSONParser, JSONParser, JSONPatchParser, MergePatchParser]
 
@@ -240,6 +246,18 @@ class AppointmentApi(ReadApi):
         reason = cancellation_reason(request.data, appointment_id=appointment_id)
         scheduling_services.appointment_cancel(
             actor=user, appointment_id=appointment_id, reason=reason
+        )
+        cancelled = _visible_record(APPOINTMENT, user, resource_id)
+        return Response(APPOINTMENT.render(cancelled, timezone.now()))
+
+    @idempotent(required=False)
+    def put(self, request: Request, resource_type: str, resource_id: str) -> Response:
+        user = signed_in(request)
+        appointment = _visible_record(APPOINTMENT, user, resource_id)
+        current = APPOINTMENT.render(appointment, timezone.now())
+        reason = cancellation_from_update(request.data, current=current)
+        scheduling_services.appointment_cancel(
+            actor=user, appointment_id=appointment.pk, reason=reason
         )
         cancelled = _visible_record(APPOINTMENT, user, resource_id)
         return Response(APPOINTMENT.render(cancelled, timezone.now()))

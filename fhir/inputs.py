@@ -168,3 +168,40 @@ def _cancel_reason_text(reason: Any) -> str:
     if not isinstance(text, str) or len(text) > MAX_REASON_LENGTH or "\x00" in text:
         raise InvalidResource("cancelationReason must be {text} of at most 2000 characters.")
     return text
+
+
+# --- cancellation (PUT) ----------------------------------------------------------------
+
+
+def cancellation_from_update(body: Any, *, current: dict[str, Any]) -> str:
+    """The reason of a PUT of the whole Appointment with ``status: cancelled``: the
+    resource as read (``current``) with its status changed. Its id must be this one's;
+    ``slot``, the participants' actors, ``start`` and ``end`` must be what they are (a
+    PUT that moves or re-assigns an appointment is refused); elements this server does
+    not store are ignored, as on create."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Appointment":
+        raise InvalidResource("The body must be an Appointment resource.")
+    if body.get("id") != current["id"]:
+        raise InvalidResource("The Appointment's id must be the one in the URL.")
+    if body.get("status") != "cancelled":
+        raise UnsupportedChange("This server changes an Appointment only to status 'cancelled'.")
+    if body.get("slot", current["slot"]) != current["slot"]:
+        raise UnsupportedChange("An Appointment's slot cannot be changed here.")
+    actors = _actors(body.get("participant", current["participant"]))
+    if actors != _actors(current["participant"]):
+        raise UnsupportedChange("An Appointment's participants cannot be changed here.")
+    for name in ("start", "end"):
+        moment = _optional_instant(body, name)
+        if moment is not None and moment != datetime.fromisoformat(current[name]):
+            raise UnsupportedChange(f"An Appointment's {name} cannot be changed here.")
+    return _cancel_reason_text(body.get("cancelationReason"))
+
+
+def _actors(participants: Any) -> list[str]:
+    if not isinstance(participants, list):
+        raise InvalidResource("Appointment.participant must be a list.")
+    references = [
+        _reference_of(p.get("actor") if isinstance(p, dict) else None, "participant.actor")
+        for p in participants
+    ]
+    return sorted(references)

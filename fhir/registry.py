@@ -33,7 +33,7 @@ from fhir.selectors import (
 )
 from scheduling.models import Appointment, Slot
 
-READ, SEARCH, CREATE, PATCH = "read", "search-type", "create", "patch"
+READ, SEARCH, CREATE, PATCH, UPDATE = "read", "search-type", "create", "patch", "update"
 
 
 def _everything(queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -228,7 +228,7 @@ APPOINTMENT = ResourceType(
             _status(APPOINTMENT_STATUSES, _OTHER_APPOINTMENT_STATUSES),
         ),
     ),
-    interactions=(READ, SEARCH, CREATE, PATCH),
+    interactions=(READ, SEARCH, CREATE, PATCH, UPDATE),
 )
 
 RESOURCE_TYPES: dict[str, ResourceType] = {

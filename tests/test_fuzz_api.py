@@ -223,7 +223,7 @@ _fhir_json: Any = st.recursive(
     query=st.lists(st.tuples(st.sampled_from(FHIR_PARAMS) | _fhir_text, _fhir_value),
                    max_size=5),
     body=_fhir_json,
-    method=st.sampled_from(["search", "read", "book", "patch", "delete"]),
+    method=st.sampled_from(["search", "read", "book", "patch", "put", "delete"]),
     role=st.sampled_from(ROLES),
 )  # fmt: skip
 @settings(
@@ -233,7 +233,7 @@ _fhir_json: Any = st.recursive(
     suppress_health_check=list(HealthCheck),
 )
 def test_the_fhir_door_never_answers_500(world, kind, ident, query, body, method, role):
-    """Any search, read, booking or patch under /fhir/R4/, as any role: an R4B resource
+    """Any search, read, booking, patch or put under /fhir/R4/, as any role: an R4B resource
     below 500, and every refusal an OperationOutcome (tests.fhir.helpers validates)."""
     from urllib.parse import quote, urlencode
 
@@ -244,8 +244,9 @@ def test_the_fhir_door_never_answers_500(world, kind, ident, query, body, method
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=world["headers"][role]["Authorization"])
     base = "/fhir/R4/" + quote(kind, safe="")
-    target = f"{base}/{quote(ident, safe='')}" if method in ("read", "patch", "delete") else base
-    if method in ("book", "patch"):
+    one = method in ("read", "patch", "put", "delete")
+    target = f"{base}/{quote(ident, safe='')}" if one else base
+    if method in ("book", "patch", "put"):
         target = f"/fhir/R4/Appointment{target.removeprefix(base)}"
     response = None
     try:
@@ -253,7 +254,7 @@ def test_the_fhir_door_never_answers_500(world, kind, ident, query, body, method
             if method in ("search", "read"):
                 response = client.get(f"{target}?{urlencode(query)}")
             else:
-                verb = {"book": "post", "patch": "patch", "delete": "delete"}[method]
+                verb = {"book": "post", "patch": "patch", "put": "put", "delete": "delete"}[method]
                 response = getattr(client, verb)(
                     target, data=json.dumps(body), content_type="application/fhir+json"
                 )

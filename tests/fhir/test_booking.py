@@ -367,3 +367,60 @@ def test_a_patient_cannot_hold_two_overlapping_bookings(clinic, client_for):
     assert response.status_code == 409
     assert outcome_code(body) == ("conflict", "patient_overlap")
     assert state() == before
+
+
+def _read(client, appointment) -> dict[str, Any]:
+    response = client.get(f"/fhir/R4/Appointment/{appointment.pk}")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_put_of_the_cancelled_resource_cancels(clinic, client_for):
+    # given the appointment as A reads it, its status changed to cancelled
+    client = client_for(clinic.patient_a)
+    resource = _read(client, clinic.appointment_a)
+    resource.update(status="cancelled", cancelationReason={"text": "Moving away"})
+    resource["start"] = clinic.appointment_a.start.isoformat().replace("+00:00", "Z")
+    # when A PUTs it back, then it is cancelled through the service
+    response, body = fhir_send(client, "put", f"Appointment/{clinic.appointment_a.pk}",
+                               resource)  # fmt: skip
+    assert response.status_code == 200, body
+    assert (body["status"], body["cancelationReason"]) == ("cancelled", {"text": "Moving away"})
+    clinic.appointment_a.refresh_from_db()
+    assert clinic.appointment_a.status == Appointment.Status.CANCELLED
+    assert AuditEvent.objects.filter(action="appointment.cancel").exists()
+
+
+PUT_CHANGES = [
+    ("status booked", {"status": "booked"}, 422),
+    ("another slot", {"slot": [{"reference": "Slot/1"}]}, 422),
+    ("another start", {"start": "2031-01-01T10:00:00Z"}, 422),
+    ("another patient", {"participant": [{"actor": {"reference": "Patient/1"}}]}, 422),
+    ("another id", {"id": "1"}, 400),
+    ("participant not a list", {"participant": "x"}, 400),
+    ("participant without actor", {"participant": [{}]}, 400),
+    ("a reason of the wrong type", {"cancelationReason": {"text": 5}}, 400),
+    ("another resource type", {"resourceType": "Slot"}, 400),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "change", "expected"), PUT_CHANGES,
+                         ids=[c[0] for c in PUT_CHANGES])  # fmt: skip
+def test_a_put_that_changes_more_is_refused(clinic, client_for, name, change, expected):
+    client = client_for(clinic.staff)
+    resource = {**_read(client, clinic.appointment_a), "status": "cancelled", **change}
+    before = state()
+    response, body = fhir_send(client, "put", f"Appointment/{clinic.appointment_a.pk}",
+                               resource)  # fmt: skip
+    assert response.status_code == expected, body
+    assert body["resourceType"] == "OperationOutcome"
+    assert state() == before
+
+
+def test_a_put_of_another_patients_appointment_is_404(clinic, client_for):
+    resource = {**_read(client_for(clinic.staff), clinic.appointment_a), "status": "cancelled"}
+    before = state()
+    response, _ = fhir_send(client_for(clinic.patient_b), "put",
+                            f"Appointment/{clinic.appointment_a.pk}", resource)  # fmt: skip
+    assert response.status_code == 404
+    assert state() == before

@@ -19,6 +19,7 @@ INTERACTION_TESTS = {
     **{(name, "search-type"): test_search.test_search_parameter for name in RESOURCE_TYPES},
     ("Appointment", "create"): test_booking.test_post_books_the_slot_like_the_rest_api,
     ("Appointment", "patch"): test_booking.test_patch_to_cancelled_cancels_through_the_service,
+    ("Appointment", "update"): test_booking.test_put_of_the_cancelled_resource_cancels,
 }  # fmt: skip
 
 
@@ -70,5 +71,7 @@ def test_the_declared_interactions_answer(clinic, client_for):
         assert client.get(f"/fhir/R4/{name}/1").status_code != 405
     assert client.post("/fhir/R4/Appointment", data="{}",
                        content_type="application/fhir+json").status_code == 400  # fmt: skip
-    assert client.patch("/fhir/R4/Appointment/1", data="{}",
-                        content_type="application/fhir+json").status_code != 405  # fmt: skip
+    for method in ("patch", "put"):
+        response = getattr(client, method)("/fhir/R4/Appointment/1", data="{}",
+                                           content_type="application/fhir+json")  # fmt: skip
+        assert response.status_code != 405
