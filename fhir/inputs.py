@@ -1,5 +1,5 @@
 """What a FHIR body asks for: the booking of ``POST Appointment`` and the cancellation of
-``PATCH Appointment/{id}``. A body of the wrong JSON shape or types is a 400
+``PATCH`` or ``PUT Appointment/{id}``. A body of the wrong JSON shape or types is a 400
 (``InvalidResource``); a well-formed one asking for what this server does not do is a
 422 (``UnsupportedChange``). Elements this server does not read are ignored, as FHIR
 lets a server ignore what it does not store."""

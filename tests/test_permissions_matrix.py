@@ -588,6 +588,17 @@ ACTIONS = [
         R(200, 404, 200, 404, 404, 200, 401),
         body=lambda w: {"status": "cancelled"},
     ),
+    Action(
+        "FHIR Appointment cancel by PUT (A's)",
+        "put",
+        lambda w: f"/fhir/R4/Appointment/{w.open_consultation.appointment_id}",
+        R(200, 404, 200, 404, 404, 200, 401),
+        body=lambda w: {
+            "resourceType": "Appointment",
+            "id": str(w.open_consultation.appointment_id),
+            "status": "cancelled",
+        },
+    ),
 ]
 
 CASES = [
