@@ -46,8 +46,10 @@ from scheduling.services.holds import hold_deadline, slot_hold, slot_release
 from waitlist.errors import (
     ClinicianNotFound,
     EntryNotActive,
+    EntryNotFound,
     InvalidWaitlist,
     OfferExpired,
+    OfferNotFound,
     OfferNotOpen,
     WaitlistDuplicate,
 )
@@ -204,7 +206,8 @@ def _remove(entry_id: int, *, actor: User) -> WaitlistEntry:
         slots_lock([live.slot_id])
         offer = offer_lock(live.pk)
     entry = entry_lock(entry_id)
-    assert entry is not None  # noqa: S101 - entries are never deleted but by their patient
+    if entry is None:  # deleted meanwhile (with its patient)
+        raise EntryNotFound()
     if entry.status == Entry.REMOVED:
         return entry
     if entry.status != Entry.ACTIVE:
@@ -444,7 +447,8 @@ def _accept(offer_id: int, slot_id: int, *, actor: User) -> Appointment | None:
     now = timezone.now()
     slots_lock([slot_id])
     offer = offer_lock(offer_id)
-    assert offer is not None  # noqa: S101 - offers are deleted only with their slot
+    if offer is None:  # deleted meanwhile (with its slot or patient)
+        raise OfferNotFound()
     if offer.status == Offer.ACCEPTED:
         return _appointment_of(offer)
     if offer.status == Offer.DECLINED:
@@ -498,7 +502,8 @@ def _decline(offer_id: int, slot_id: int, *, actor: User) -> WaitlistOffer | Non
     now = timezone.now()
     slots_lock([slot_id])
     offer = offer_lock(offer_id)
-    assert offer is not None  # noqa: S101 - offers are deleted only with their slot
+    if offer is None:  # deleted meanwhile (with its slot or patient)
+        raise OfferNotFound()
     if offer.status == Offer.DECLINED:
         return offer
     if offer.status == Offer.ACCEPTED:
