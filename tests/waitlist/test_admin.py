@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.staff_group import staff_group_sync
 from audit.models import AuditEvent
+from core.models import OutboxEvent
 from scheduling.models import Slot
 from tests.factories import DoctorFactory, PatientFactory, SlotFactory, StaffFactory
 from waitlist import services
@@ -382,3 +383,37 @@ def test_staff_who_may_only_view_entries_cannot_remove_them(patient, doctor):
     assert "remove_entries" not in text(listed)
     assert (removed.status_code, added.status_code) == (403, 403)
     assert WaitlistEntry.objects.get().status == Entry.ACTIVE
+
+
+def test_the_admin_adds_as_the_api_does_same_audit_row_same_event(
+    desk, receptionist, doctor, client_for
+):
+    # given two patients, one added by the front desk's form, one by staff through the API
+    by_form, by_api = PatientFactory.create(), PatientFactory.create()
+
+    form = desk.post(f"{ENTRIES}add/", add_form(by_form, doctor, weekdays=["4"]))
+    api = client_for(receptionist).post(
+        "/api/v1/waitlist/",
+        {"clinician": doctor.pk, "patient": by_api.pk, "weekdays": [4]},
+        format="json",
+    )
+
+    # then both entries were made the same way: the same audit row and the same event,
+    # each naming the staff member as actor and its own patient
+    assert (form.status_code, api.status_code) == (302, 201)
+    rows = {
+        row.metadata["patient_id"]: row for row in AuditEvent.objects.filter(action="waitlist.join")
+    }
+    events = {
+        event.payload["patient_id"]: event
+        for event in OutboxEvent.objects.filter(name="waitlist.joined")
+    }
+    for patient in (by_form, by_api):
+        entry = WaitlistEntry.objects.get(patient=patient)
+        assert (entry.created_by, entry.weekdays) == (receptionist, [4])
+        row, event = rows[patient.pk], events[patient.pk]
+        assert (row.actor_id, row.object_id) == (receptionist.pk, str(entry.pk))
+        assert event.payload["actor_id"] == receptionist.pk
+        assert event.payload["entry_id"] == entry.pk
+    assert set(rows[by_form.pk].metadata) == set(rows[by_api.pk].metadata)
+    assert set(events[by_form.pk].payload) == set(events[by_api.pk].payload)
