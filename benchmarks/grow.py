@@ -92,6 +92,7 @@ def add_book(step: int, base: datetime) -> None:
         "booked": seed.BOOKED_PER_CLINICIAN,
         "c": seed.CLINICIANS,
     }
+    execute("DROP TABLE IF EXISTS grow_slot, grow_patient")  # the step before's
     execute(
         "CREATE TEMP TABLE grow_slot ON COMMIT DROP AS"
         " SELECT u.id AS clinician_id, u.i, k,"
@@ -146,6 +147,14 @@ def indexes_rebuilt(*tables: str) -> Iterator[None]:
         cursor.execute("SET maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             cursor.execute(definition)
+
+
+BOOK_TABLES = (
+    "accounts_user",
+    "accounts_clinicianprofile",
+    "scheduling_slot",
+    "scheduling_appointment",
+)
 
 
 def add_history(scale: int) -> None:
@@ -249,12 +258,11 @@ def main() -> None:
         cursor.execute("SET synchronous_commit = off")
     from django.db import transaction
 
-    for step in range(1, scale):
-        if count_like(f"x{step}clinician%"):
-            continue  # grown already (a rerun)
-        with transaction.atomic():
-            add_people(step, password, STORM if step == scale - 1 else 0)
-            add_book(step, base)
+    with transaction.atomic(), indexes_rebuilt(*BOOK_TABLES):
+        for step in range(1, scale):
+            if not count_like(f"x{step}clinician%"):  # else grown already (a rerun)
+                add_people(step, password, STORM if step == scale - 1 else 0)
+                add_book(step, base)
     lap("people and book")
     with transaction.atomic():
         add_history(scale)
