@@ -48,6 +48,7 @@ PG_BIN = Path(os.environ.get("CAREBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOOPBACK = "127.0.0.1"
 HBA_MARKER = "# carebook local replica (core/local_replica.py)"
 CLUSTER_NAME = "carebook_replica"
+TEMP_PREFIX = "carebook-replica-"
 # The standby's physical replication slot on the primary: carebook_replica_<epoch>_<port>.
 SLOT_PREFIX = "carebook_replica_"
 # An inactive slot of ours older than this was left by a killed run: dropped at the next
@@ -167,13 +168,14 @@ class LocalReplica:
         and delete its directory."""
         try:
             self.stop()
-        except (subprocess.SubprocessError, OSError):
+        except (subprocess.SubprocessError, OSError, ReplicaSetupError):
             _kill_postmaster(self.data_dir)
         try:
             if self.slot:
                 _slot_drop(self.primary, self.slot)
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            _owner_file(self.data_dir).unlink(missing_ok=True)
 
 
 # --- the primary ------------------------------------------------------------------------
@@ -266,7 +268,8 @@ def replica_start(
     it as a hot standby on ``port`` (a free one if None). On failure nothing is left."""
     primary_prepare(primary)
     limits = _primary_settings(primary)
-    directory = data_dir or Path(tempfile.mkdtemp(prefix="carebook-replica-"))
+    _orphans_remove(primary)
+    directory = data_dir or _temporary_directory()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if any(directory.iterdir()):
         raise ReplicaSetupError(f"{directory} is not empty (a replica already there?)")
@@ -285,8 +288,45 @@ def replica_start(
         replica.start()
     except BaseException:
         replica.destroy()
+        _owner_file(directory).unlink(missing_ok=True)
         raise
     return replica
+
+
+def _temporary_directory() -> Path:
+    """A new directory under the temporary directory, with its owner's pid beside it, so
+    that the next start removes it if its process was killed before it could."""
+    directory = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    _owner_file(directory).write_text(str(os.getpid()))
+    return directory
+
+
+def _owner_file(directory: Path) -> Path:
+    return directory.with_name(directory.name + ".owner")
+
+
+def _orphans_remove(primary: Primary) -> None:
+    """Stop and delete the temporary standbys whose owning process is gone (a test run
+    killed before its clean-up: its standby would run, and hold its slot, forever)."""
+    for owner in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*.owner"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(owner.read_text())
+            if _process_alive(pid):
+                continue
+            directory = owner.with_name(owner.name.removesuffix(".owner"))
+            if not replica_stop(directory, primary):
+                shutil.rmtree(directory, ignore_errors=True)
+            owner.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def replica_stop(directory: Path, primary: Primary) -> bool:
