@@ -29,11 +29,13 @@ migrate: install
 demo: migrate
 	$(MANAGE) seed_demo
 
-# Web server and a Celery worker together; Ctrl-C stops both.
+# Web server and a Celery worker with its beat embedded (-B: development only; production
+# runs one `make beat`), so the periodic work (reminders, the waitlist sweep, the audit
+# chain's verification) runs on a first start too; Ctrl-C stops both.
 run: demo
 	@echo "Carebook on http://127.0.0.1:$(WEB_PORT)/  (API docs /api/docs/, admin /admin/)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A config worker -B --loglevel=INFO --concurrency=2 & \
 	$(MANAGE) runserver 127.0.0.1:$(WEB_PORT)
 
 # The production processes, without containers (docker-compose.yml runs the same).
