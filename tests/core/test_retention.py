@@ -48,6 +48,12 @@ def media(settings, tmp_path):
     return tmp_path
 
 
+def _counted(kind: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("retention_deleted_total", {"kind": kind}) or 0.0
+
+
 def _run(**kwargs) -> dict[str, int]:
     return retention_run(now=NOW, batches=Batches(batch_size=kwargs.pop("batch", 1000), seconds=60))
 
@@ -75,10 +81,13 @@ def test_delivered_outbox_events_older_than_the_age_go_with_their_deliveries(set
     undelivered = _event(delivered_at=None, created_days=400)
 
     # when the retention runs
+    counted_before = _counted("outbox_events")
     deleted = _run()
 
-    # then the two past the age went, with their delivery rows; the others stay
+    # then the two past the age went, with their delivery rows, and were counted; the
+    # others stay
     assert deleted["outbox_events"] == 2
+    assert _counted("outbox_events") == counted_before + 2
     kept = set(OutboxEvent.objects.values_list("id", flat=True))
     assert kept == {at_age.id, young.id, undelivered.id}
     assert not OutboxDelivery.objects.filter(event_id__in=[old.id, just_past.id]).exists()
