@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -314,10 +314,6 @@ def _offer_to_next_entry(slot: Slot, now: datetime) -> WaitlistOffer | None:
             continue
         if in_quiet_hours(patient, now, preference=_preference_of(patient)):
             continue
-        if patient_overlapping_appointments(
-            patient_id=entry.patient_id, start=slot.start, end=slot.end
-        ).exists():
-            continue  # busy then (or already in this group slot): the booking would be 409
         offer = _offer(slot, entry, now)
         if offer is not None:
             return offer
@@ -336,10 +332,15 @@ def _bookable(slot: Slot, now: datetime) -> bool:
 def _candidates(slot: Slot) -> QuerySet[WaitlistEntry]:
     """Active entries of the slot's clinician in offer order that may fit it: mode, a
     window a day wider than the slot's UTC date (each patient's own date is checked in
-    ``entry_matches``), no offer of this slot yet, no live offer elsewhere."""
+    ``entry_matches``), no offer of this slot yet, no live offer elsewhere, a patient free
+    at that time (busy, or already in this group slot: the booking would be 409)."""
     day = slot.start.date()
+    busy = patient_overlapping_appointments(
+        patient_id=cast(int, OuterRef("patient_id")), start=slot.start, end=slot.end
+    )
     return (
         WaitlistEntry.objects.filter(clinician_id=slot.clinician_id, status=Entry.ACTIVE)
+        .filter(~Exists(busy))
         .filter(Q(mode="") | Q(mode=slot.mode))
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=day + timedelta(days=1)))
         .filter(Q(not_after__isnull=True) | Q(not_after__gte=day - timedelta(days=1)))
