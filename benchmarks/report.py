@@ -53,6 +53,10 @@ SERIES_P95_LIMIT = float(SERIES_COUNT)  # series p95 at most this x a booking's
 # template, the same at any size).
 SCALE_CPU_LIMIT = 1.25
 SCALE_ADMIN_P95_LIMIT = 1.5
+# FHIR (issue #17): the Slot search for a clinician's free slots in a week, beside the
+# REST availability read of the same window, clinician and page size in the same run.
+FHIR_PAIR = ("read_fhir_free_slots", "read_free_slots")
+FHIR_LIMIT = 1.5  # FHIR's CPU per request and p95 at most this many times REST's
 
 
 def cpu_per_request(v: dict[str, Any]) -> float | None:
@@ -161,6 +165,31 @@ def group_and_series_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return [check for check in out if check is not None]
 
 
+def fhir_checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """The FHIR Slot search against the REST availability read at each connection
+    count: CPU per request (app + db) and p95, each at most ``FHIR_LIMIT`` times."""
+    fhir, rest = FHIR_PAIR
+    out: list[tuple[str, bool, str] | None] = []
+    for c in (4, 16):
+        if f"{fhir}_c{c}" not in r or f"{rest}_c{c}" not in r:
+            continue
+        mine, theirs = r[f"{fhir}_c{c}"], r[f"{rest}_c{c}"]
+        label = f"{fhir} c{c} {{}} ≤ {FHIR_LIMIT:g}x {rest}"
+        out.append(
+            _ratio(
+                label.format("CPU/request"),
+                cpu_per_request(mine),
+                cpu_per_request(theirs),
+                FHIR_LIMIT,
+                1000,
+            )
+        )
+        out.append(
+            _ratio(label.format("p95"), mine["p95_us"], theirs["p95_us"], FHIR_LIMIT, 1 / 1000)
+        )
+    return [check for check in out if check is not None]
+
+
 def scaled_pairs(r: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(scenario, its 1x figures, its figures at the run's scale) for every scenario the
     run measured at both sizes; empty for a run at the default size only."""
@@ -219,6 +248,7 @@ def checks(r: dict[str, Any]) -> list[tuple[str, bool, str]]:
     out = throughput_checks(r) + latency_checks(r) + cpu_checks(r) + group_and_series_checks(r)
     out += cancel_offer.checks(r)
     out += scale_checks(r)
+    out += fhir_checks(r)
 
     def add(name: str, ok: bool, detail: str) -> None:
         out.append((name, ok, detail))

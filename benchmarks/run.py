@@ -380,7 +380,8 @@ def run_app_scenarios(results: dict[str, Any]) -> None:
         wrk("bare.lua", 16, seconds=3)  # warm-up: imports, connections
         for c in (4, 16):
             results[f"bare_c{c}"] = wrk("bare.lua", c, server=server)
-            for kind in ("free_slots", "my_appointments", "agenda"):
+            # fhir_free_slots: free_slots' read through FHIR, right after it (issue #17)
+            for kind in ("free_slots", "fhir_free_slots", "my_appointments", "agenda"):
                 results[f"read_{kind}_c{c}"] = wrk(
                     "reads.lua", c, lines("reads"), "2", kind, server=server
                 )
