@@ -38,10 +38,15 @@ from core.errors import DomainError, RoleNotAllowed
 from core.outbox import event_publish
 from notifications.models import NotificationPreference
 from notifications.selectors import in_quiet_hours
-from scheduling.lock_objects import slots_lock
+from scheduling.lock_objects import slot_lock_for_booking, slots_lock
 from scheduling.models import Appointment, Mode, Slot
 from scheduling.selectors import patient_overlapping_appointments
-from scheduling.services import appointment_book, booking_policy_for
+from scheduling.services import (
+    BookingPolicy,
+    appointment_book,
+    booking_policy_for,
+    booking_policy_from_overrides,
+)
 from scheduling.services.holds import hold_deadline, slot_hold, slot_release
 from waitlist.errors import (
     ClinicianNotFound,
@@ -281,9 +286,11 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
     slot leaves it as it is; one past its deadline expires first. Nobody matching: the
     slot's hold, if any is left, is released, so the slot is open. Returns the offer."""
     now = now or timezone.now()
-    slot = slots_lock([slot_id]).get(slot_id)
-    if slot is None:
+    locked_slot = slot_lock_for_booking(slot_id)  # the slot with its clinician's policy
+    if locked_slot is None:
         return None
+    slot, overrides = locked_slot
+    policy = booking_policy_from_overrides(*overrides)
     live = WaitlistOffer.objects.filter(slot_id=slot_id, status=Offer.OFFERED).first()
     if live is not None:
         if live.expires_at > now:
@@ -294,19 +301,23 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
     elif slot.hold_live(now):
         return None  # held by someone outside the waitlist: theirs until it ends
     elif slot.held_until is None:
-        return _offer_to_next_entry(slot, now)  # no hold to release (a freed seat)
-    return _pass_on(slot_id, now)
+        return _offer_to_next_entry(slot, now, policy)  # no hold to release (a freed seat)
+    return _pass_on(slot_id, now, policy)
 
 
-def _pass_on(slot_id: int, now: datetime) -> WaitlistOffer | None:
+def _pass_on(
+    slot_id: int, now: datetime, policy: BookingPolicy | None = None
+) -> WaitlistOffer | None:
     """The slot's hold (the ended offer's, or one past its time) released, then the slot
     offered to the next matching entry."""
     slot = slot_release(slot_id=slot_id)
-    return _offer_to_next_entry(slot, now)
+    return _offer_to_next_entry(slot, now, policy)
 
 
-def _offer_to_next_entry(slot: Slot, now: datetime) -> WaitlistOffer | None:
-    if not _bookable(slot, now):
+def _offer_to_next_entry(
+    slot: Slot, now: datetime, policy: BookingPolicy | None = None
+) -> WaitlistOffer | None:
+    if not _bookable(slot, now, policy):
         return None
     for entry in _candidates(slot):
         patient = entry.patient
@@ -320,12 +331,12 @@ def _offer_to_next_entry(slot: Slot, now: datetime) -> WaitlistOffer | None:
     return None
 
 
-def _bookable(slot: Slot, now: datetime) -> bool:
+def _bookable(slot: Slot, now: datetime, policy: BookingPolicy | None) -> bool:
     """Open with a seat left and inside the clinician's booking policy (an offer the
     patient could not book is no offer)."""
     if slot.status != Slot.Status.OPEN or slot.seats_left < 1:
         return False
-    policy = booking_policy_for(slot.clinician_id)
+    policy = policy or booking_policy_for(slot.clinician_id)
     return now + policy.min_notice <= slot.start <= now + policy.max_horizon
 
 
