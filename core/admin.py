@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_tools import IndexedValuesFilter
 from core.models import Job, OutboxDelivery, OutboxEvent
 from core.outbox import outbox_event_retry
 
@@ -54,7 +55,7 @@ class OutboxEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "attempts",
         "delivered_at",
     ]
-    list_filter = [DeliveredFilter, "name"]
+    list_filter = [DeliveredFilter, ("name", IndexedValuesFilter)]  # no DISTINCT (#19)
     search_fields = ["=id", "=aggregate_id", "=request_id"]
     readonly_fields = [field.name for field in OutboxEvent._meta.fields]
     inlines = [OutboxDeliveryInline]

@@ -71,6 +71,8 @@ class OutboxEvent(models.Model):
                 name="outbox_undelivered_idx",
                 condition=models.Q(delivered_at__isnull=True),
             ),
+            # The admin's change list in its order, delivered rows too (issue #19).
+            models.Index(fields=["created_at"], name="outbox_created_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -183,22 +183,11 @@ def test_list_endpoint_reads_no_large_table_sequentially(large_tables, client_fo
     assert not scans, "\n".join(scans)
 
 
-# Known, not yet served: the outbox's change list orders by created_at, which only a
-# partial index (undelivered rows) holds, and lists its names with a DISTINCT.
-NOT_YET_FLAT = {"admin:core_outboxevent_changelist"}
-
-
-def _admin_change_lists() -> list[Any]:
-    names = sorted(
+def _admin_change_lists() -> list[str]:
+    return sorted(
         f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"
         for model in admin.site._registry
     )
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="outbox: no index yet"))
-        if name in NOT_YET_FLAT
-        else name
-        for name in names
-    ]
 
 
 @pytest.mark.django_db
