@@ -65,6 +65,7 @@ typecheck: install
 check: lint typecheck test
 
 # Benchmarks on loopback: gunicorn on PostgreSQL and Redis (BENCH_PG, BENCH_REDIS), wrk, pgbench.
+# `make bench BENCH_SCALE=10` then grows the data tenfold and measures again (docs/performance.md).
 bench: install
 	$(BIN)/python -m benchmarks.run
 
