@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_user_search_trigram_indexes'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("accounts", "0003_user_search_trigram_indexes"),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='user',
-            index=models.Index(condition=models.Q(('is_active', True), ('role__in', ['doctor', 'psychologist'])), fields=['last_name', 'first_name', 'id'], name='user_active_clinician_name_idx'),
+            model_name="user",
+            index=models.Index(
+                condition=models.Q(("is_active", True), ("role__in", ["doctor", "psychologist"])),
+                fields=["last_name", "first_name", "id"],
+                name="user_active_clinician_name_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='user',
-            index=models.Index(fields=['date_joined'], name='user_date_joined_idx'),
+            model_name="user",
+            index=models.Index(fields=["date_joined"], name="user_date_joined_idx"),
         ),
     ]

@@ -4,22 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0003_keyed_chain_and_checkpoint'),
+        ("audit", "0003_keyed_chain_and_checkpoint"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['object_id'], name='audit_event_object_id_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["object_id"], name="audit_event_object_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['request_id'], name='audit_event_request_id_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["request_id"], name="audit_event_request_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['actor_role'], name='audit_event_actor_role_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["actor_role"], name="audit_event_actor_role_idx"),
         ),
     ]

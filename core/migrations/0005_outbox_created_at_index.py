@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0004_fk_indexes_covered_by_unique_constraints'),
+        ("core", "0004_fk_indexes_covered_by_unique_constraints"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(fields=['created_at'], name='outbox_created_at_idx'),
+            model_name="outboxevent",
+            index=models.Index(fields=["created_at"], name="outbox_created_at_idx"),
         ),
     ]

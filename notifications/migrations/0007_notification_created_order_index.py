@@ -5,16 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0006_notification_kind_waitlist_offer'),
-        ('scheduling', '0006_admin_start_order_indexes'),
+        ("notifications", "0006_notification_kind_waitlist_offer"),
+        ("scheduling", "0006_admin_start_order_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['created_at', 'id'], name='notification_created_id_idx'),
+            model_name="notification",
+            index=models.Index(fields=["created_at", "id"], name="notification_created_id_idx"),
         ),
     ]

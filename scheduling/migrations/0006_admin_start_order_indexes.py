@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_user_search_trigram_indexes'),
-        ('scheduling', '0005_appointment_sequence'),
+        ("accounts", "0003_user_search_trigram_indexes"),
+        ("scheduling", "0005_appointment_sequence"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='appointment',
-            index=models.Index(fields=['start', 'id'], name='appointment_start_id_idx'),
+            model_name="appointment",
+            index=models.Index(fields=["start", "id"], name="appointment_start_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='slot',
-            index=models.Index(fields=['start', 'id'], name='slot_start_id_idx'),
+            model_name="slot",
+            index=models.Index(fields=["start", "id"], name="slot_start_id_idx"),
         ),
     ]
