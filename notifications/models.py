@@ -95,8 +95,8 @@ class NotificationPreference(models.Model):
 
     Quiet hours are wall-clock times in the person's own zone (``User.time_zone``); a
     window may cross midnight (21:00-08:00). No row means the defaults: email on, no
-    quiet hours. Honoured by the messages that can wait or be dropped (reminders); see
-    ``notifications.services.HONOURS_PREFERENCES``.
+    quiet hours. Honoured by the messages that can wait or be dropped (reminders, waitlist
+    offers); see ``notifications.services.HONOURS_PREFERENCES``.
     """
 
     user = models.OneToOneField(
