@@ -44,7 +44,7 @@ from unittest import mock
 
 from benchmarks.run import WORK, app_env
 
-READS = ("bare", "free_slots", "my_appointments", "agenda")
+READS = ("bare", "free_slots", "fhir_free_slots", "my_appointments", "agenda")
 KINDS = (*READS, "booking")
 BOOKING_REQUESTS = 200  # per round; fresh slots are the limit, not the time
 
@@ -86,6 +86,9 @@ def request_for(kind: str, line: list[str]) -> tuple[str, str]:
     if kind == "free_slots":
         query = f"clinician={clinician}&from={start}&to={end}&status=open"
         return f"/api/v1/availability/?{query}", patient
+    if kind == "fhir_free_slots":  # the same read through FHIR (benchmarks/lua/reads.lua)
+        query = f"schedule=Schedule/{clinician}&status=free&start=ge{start}&start=lt{end}"
+        return f"/fhir/R4/Slot?{query}&_count=50", patient
     if kind == "my_appointments":
         return "/api/v1/appointments/", patient
     if kind == "agenda":

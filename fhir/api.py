@@ -7,6 +7,7 @@ its own (``GET metadata``); docs/fhir.md describes the door."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
@@ -29,6 +30,7 @@ from core.requests import signed_in
 from fhir import mapping
 from fhir.bundles import searchset
 from fhir.capability import capability_statement
+from fhir.compiled import compiled_page
 from fhir.errors import (
     FormatNotSupported,
     ResourceGone,
@@ -142,15 +144,27 @@ class SearchApi(FhirApi):
         user, now, query = signed_in(request), timezone.now(), request.query_params
         prefer = request.headers.get("Prefer", "").replace(" ", "")
         criteria = criteria_from(query, kind.params, strict="handling=strict" in prefer, now=now)
-        matches = kind.searchable(kind.visible(user)).filter(*criteria.conditions)
-        page = page_of(matches, query, kind.order)
+        render: Callable[[Any, datetime], dict[str, Any]] = kind.render
+        if kind.visible_list is not None and kind.render_row is not None:
+            page = compiled_page(
+                visible=kind.visible_list(user),
+                searchable=kind.searchable,
+                conditions=criteria.conditions,
+                query=query,
+                order=kind.order,
+                columns=kind.row_columns,
+            )
+            render = kind.render_row
+        else:
+            matches = kind.searchable(kind.visible(user)).filter(*criteria.conditions)
+            page = page_of(matches, query, kind.order)
         bundle = searchset(
             page=page,
             criteria=criteria,
             count=count_from(query),
             cursor=query.get(CURSOR),
             type_url=f"{base_url(request)}/{kind.name}",
-            render=lambda record: kind.render(record, now),
+            render=lambda record: render(record, now),
         )
         return Response(bundle)
 

@@ -6,6 +6,7 @@ Carebook has nothing for it. Times are instants in UTC with their offset.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,32 +102,56 @@ def schedule_resource(clinician: User) -> dict[str, Any]:
 def slot_status(slot: Slot, now: datetime) -> str:
     """free: every seat free; busy-tentative: held, or a group slot partly taken (a seat
     may be left); busy: no seat left; busy-unavailable: blocked or withdrawn."""
-    if slot.status == Slot.Status.OPEN:
-        partly_taken = slot.seats_taken > 0 or slot.hold_live(now)
+    return _slot_row_status(_slot_row(slot), now)
+
+
+def _slot_row(slot: Slot) -> dict[str, Any]:
+    return {name: getattr(slot, name) for name in SLOT_COLUMNS}
+
+
+# What a Slot resource reads: a search reads these columns as plain rows.
+SLOT_COLUMNS = (
+    "id", "clinician_id", "status", "start", "end", "capacity", "seats_taken", "held_until",
+)  # fmt: skip
+
+
+def _hold_live(row: Mapping[str, Any], now: datetime) -> bool:
+    """As ``Slot.hold_live``: a hold binds until ``held_until``."""
+    return row["held_until"] is not None and row["held_until"] > now
+
+
+def _slot_row_status(row: Mapping[str, Any], now: datetime) -> str:
+    status = row["status"]
+    if status == Slot.Status.OPEN:
+        partly_taken = row["seats_taken"] > 0 or _hold_live(row, now)
         return "busy-tentative" if partly_taken else "free"
-    if slot.status == Slot.Status.HELD:
+    if status == Slot.Status.HELD:
         return "busy-tentative"
-    if slot.status == Slot.Status.BOOKED:
+    if status == Slot.Status.BOOKED:
         return "busy"
     return "busy-unavailable"
 
 
 def slot_resource(slot: Slot, now: datetime) -> dict[str, Any]:
-    comment = ""
-    if slot.capacity > 1:
-        seats_left = slot.capacity - slot.seats_taken - (1 if slot.hold_live(now) else 0)
-        comment = f"Group session: {max(seats_left, 0)} of {slot.capacity} seats left."
-    return _without_empty(
-        {
-            "resourceType": "Slot",
-            "id": str(slot.pk),
-            "schedule": reference("Schedule", slot.clinician_id),
-            "status": slot_status(slot, now),
-            "start": instant(slot.start),
-            "end": instant(slot.end),
-            "comment": comment,
-        }
-    )
+    return slot_row_resource(_slot_row(slot), now)
+
+
+def slot_row_resource(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A Slot from its ``SLOT_COLUMNS`` (a model's or a plain row's)."""
+    capacity = row["capacity"]
+    resource: dict[str, Any] = {
+        "resourceType": "Slot",
+        "id": str(row["id"]),
+        "schedule": {"reference": f"Schedule/{row['clinician_id']}"},
+        "status": _slot_row_status(row, now),
+        "start": instant(row["start"]),
+        "end": instant(row["end"]),
+    }
+    if capacity > 1:
+        held = 1 if _hold_live(row, now) else 0
+        seats_left = max(capacity - row["seats_taken"] - held, 0)
+        resource["comment"] = f"Group session: {seats_left} of {capacity} seats left."
+    return resource
 
 
 def appointment_resource(appointment: Appointment) -> dict[str, Any]:

@@ -5,7 +5,7 @@ disagree; a test checks every entry has a test case."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
+from core.sql import ListQuery
 from fhir import mapping
 from fhir.errors import InvalidSearch
 from fhir.search import (
@@ -27,6 +28,7 @@ from fhir.search import (
 )
 from fhir.selectors import (
     fhir_appointments_visible_to,
+    fhir_slot_list,
     fhir_slots_visible_to,
     patients_visible_to,
     practitioners_visible_to,
@@ -54,6 +56,12 @@ class ResourceType:
     interactions: tuple[str, ...] = (READ, SEARCH)
     searchable: Callable[[QuerySet[Any]], QuerySet[Any]] = _everything
     gone: Callable[[Any], bool] = _never_gone  # read answers 410 (deleted) for these
+    # Search through core.sql's compiled statements (fhir.compiled), where set: the
+    # domain's list of what ``visible`` reads, ordered by ``order``, and the resource of
+    # a plain row of ``row_columns``.
+    visible_list: Callable[[User], ListQuery] | None = None
+    row_columns: tuple[str, ...] = ()
+    render_row: Callable[[Mapping[str, Any], datetime], dict[str, Any]] | None = None
 
 
 def _reference(resource_type: str, column: str) -> Callable[[str, datetime], Q]:
@@ -185,6 +193,9 @@ SLOT = ResourceType(
     ),
     searchable=lambda slots: slots.exclude(status=Slot.Status.WITHDRAWN),
     gone=lambda slot: slot.status == Slot.Status.WITHDRAWN,
+    visible_list=fhir_slot_list,
+    row_columns=mapping.SLOT_COLUMNS,
+    render_row=mapping.slot_row_resource,
 )
 
 # --- Appointment ------------------------------------------------------------------------

@@ -232,8 +232,13 @@ def count_from(query: QueryDict) -> int:
 
 
 def encode_cursor(row: Any, order: Sequence[str]) -> str:
-    values = [_cursor_value(getattr(row, name)) for name in order]
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return cursor_of([getattr(row, name) for name in order])
+
+
+def cursor_of(values: Sequence[Any]) -> str:
+    """The ``_cursor`` after a row whose keyset (``order``'s columns) holds ``values``."""
+    plain = [_cursor_value(value) for value in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
 def _cursor_value(value: Any) -> Any:

@@ -16,8 +16,9 @@ from django.db.models import QuerySet
 from accounts.models import Role, User
 from accounts.permissions import has_active_role, is_record_clinician, is_record_patient
 from accounts.selectors import clinicians_list
+from core.sql import ListQuery
 from scheduling.models import Appointment, Slot
-from scheduling.selectors import appointments_visible_to, slots_visible_to
+from scheduling.selectors import appointments_visible_to, slot_list_query, slots_visible_to
 
 
 def practitioners_visible_to(user: User) -> QuerySet[User]:
@@ -37,6 +38,12 @@ def patients_visible_to(user: User) -> QuerySet[User]:
 
 def fhir_slots_visible_to(user: User) -> QuerySet[Slot]:
     return slots_visible_to(user)
+
+
+def fhir_slot_list(user: User) -> ListQuery:
+    """``fhir_slots_visible_to`` as the REST availability list reads it (core.sql's
+    compiled statements), ordered by start and id."""
+    return slot_list_query(user=user, filters={})
 
 
 def fhir_appointments_visible_to(user: User) -> QuerySet[Appointment]:
