@@ -429,6 +429,9 @@ def _sent(
     if it sends none. A debug cursor (tests, DEBUG) logs even a stopped statement: that
     entry goes again."""
     connection = connections[alias]
+    # Connect first: a new connection's own set-up statements (django.contrib.postgres's
+    # type look-ups) must reach the database, not be taken for ``run``'s statement.
+    connection.ensure_connection()
     logged = len(connection.queries_log)
 
     def stop(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:

@@ -122,3 +122,21 @@ def test_a_shape_the_orm_sends_nothing_for_is_read_by_the_orm(two_clinicians):
         assert (rows[0:50], rows.count()) == ([], 0)
         assert (rows[0:50], CompiledRows(listed, COLUMNS).count()) == ([], 0)  # remembered
     assert queries.captured_queries == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_processs_first_connection_compiles_its_first_list(monkeypatch):
+    # given a process whose connection is new (its set-up queries not yet run) and that
+    # has compiled no list yet
+    from django.contrib.postgres import signals
+
+    doctor = DoctorFactory()
+    SlotFactory(clinician=doctor)
+    connection.close()
+    signals.get_hstore_oids.cache_clear()
+    signals.get_citext_oids.cache_clear()
+    monkeypatch.setattr(sql, "_captured", {})
+
+    # when the first compiled list runs, then it reads the row as the ORM does
+    listed = query(doctor)
+    assert CompiledRows(listed, COLUMNS)[0:5] == orm_rows(listed, slice(0, 5))
