@@ -314,3 +314,19 @@ def test_the_demo_clock_answers_inside_its_block_and_never_after():
     assert timezone.now is real
     with pytest.raises(ValueError, match="aware"), clock_at(datetime(2026, 1, 1)):
         pass
+
+
+def test_the_demos_audit_trail_is_sealed_and_verified():
+    # when the demo is loaded
+    seed()
+
+    # then every audit row it wrote is sealed and the chain's checkpoint says intact, so
+    # the overview shows the chain checked on a first start (before beat's first run)
+    from audit.models import AuditChainCheckpoint
+
+    assert AuditEvent.objects.exists()
+    assert not AuditEvent.objects.filter(seal__isnull=True).exists()
+    checkpoint = AuditChainCheckpoint.objects.get(pk=AuditChainCheckpoint.SINGLETON_PK)
+    assert checkpoint.ok
+    assert checkpoint.verified_count > 0
+    assert checkpoint.checked_at is not None

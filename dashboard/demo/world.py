@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard.demo.ahead import ahead_seed
+from dashboard.demo.chain import chain_seal_and_verify
 from dashboard.demo.history import history_seed
 from dashboard.demo.jobs import jobs_seed
 from dashboard.demo.log import DemoLog
@@ -37,4 +38,5 @@ def demo_seed(write: Callable[[str], object]) -> tuple[Cast, int]:
     jobs_seed(cast, now=now, log=log)
     with transaction.atomic():
         waitlist_seed(cast, now=now, log=log)
+    chain_seal_and_verify(log=log)
     return cast, log.changes
