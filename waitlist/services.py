@@ -36,6 +36,7 @@ from accounts.permissions import has_active_role, require_role
 from core.audit import audit_record
 from core.errors import DomainError, RoleNotAllowed
 from core.outbox import event_publish
+from core.sql import insert_row, statements_together
 from notifications.models import NotificationPreference
 from notifications.selectors import in_quiet_hours
 from scheduling.lock_objects import slot_lock_for_booking, slots_lock
@@ -47,7 +48,7 @@ from scheduling.services import (
     booking_policy_for,
     booking_policy_from_overrides,
 )
-from scheduling.services.holds import hold_deadline, slot_hold, slot_release
+from scheduling.services.holds import hold_deadline, slot_hold_locked, slot_release
 from waitlist.errors import (
     ClinicianNotFound,
     EntryNotActive,
@@ -282,9 +283,10 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
     """The slot became bookable: offer it to the earliest matching active entry (highest
     priority, then joined first) that has not had an offer of it and has no live offer,
     skipping patients in their quiet hours (they keep their place) or busy at that time,
-    and hold it for them (``scheduling.services.holds.slot_hold``). A live offer of the
-    slot leaves it as it is; one past its deadline expires first. Nobody matching: the
-    slot's hold, if any is left, is released, so the slot is open. Returns the offer."""
+    and hold it for them (``scheduling.services.holds.slot_hold_locked``, on the slot
+    locked here). A live offer of the slot leaves it as it is; one past its deadline
+    expires first. Nobody matching: the slot's hold, if any is left, is released, so the
+    slot is open. Returns the offer."""
     now = now or timezone.now()
     locked_slot = slot_lock_for_booking(slot_id)  # the slot with its clinician's policy
     if locked_slot is None:
@@ -370,29 +372,46 @@ def _preference_of(patient: User) -> NotificationPreference:
         return NotificationPreference(user=patient)
 
 
+# What a new offer's INSERT writes (core.sql.insert_row: built once per process).
+_NEW_OFFER_FIELDS = ("entry", "slot", "patient", "clinician", "status", "created_at", "expires_at")
+
+
 def _offer(slot: Slot, entry: WaitlistEntry, now: datetime) -> WaitlistOffer | None:
     """Lock the entry (after the slot), check it is still free to take an offer, hold the
     slot for its patient and record the offer; None when any of that is refused. An entry
     another transaction holds is being offered, removed or fulfilled right now: it is
     passed over rather than waited for, so an offer never waits on a waitlist row (and
-    can never close a cycle of waits with a booking, a removal or another offer)."""
+    can never close a cycle of waits with a booking, a removal or another offer).
+
+    ``slot`` is the row the caller locked: the hold is made on it
+    (``scheduling.services.holds.slot_hold_locked``), with no second lock or read and no
+    savepoint (a refusal comes before any write). The writes go in two round trips
+    (``core.sql.statements_together``): the slot's UPDATE, the hold's ``slot.held`` audit
+    row and event and the offer's INSERT in one statement, the offer's
+    ``waitlist.offer`` audit row and ``waitlist.offered`` event in the next. The audit
+    trail is the same as with separate statements: a ``slot.held`` row and a
+    ``waitlist.offer`` row."""
     locked = entry_lock(entry.pk, skip_locked=True)
     if locked is None or locked.status != Entry.ACTIVE or _live_offer_of(entry.pk) is not None:
         return None
     until = hold_deadline(now)
-    try:
-        slot_hold(slot_id=slot.pk, patient=entry.patient, until=until)
-    except DomainError as refused:  # e.g. the patient is no longer active
-        logger.info("waitlist: no hold of slot %s for entry %s (%s)", slot.pk, entry.pk, refused)
-        return None
-    offer = WaitlistOffer.objects.create(
-        entry=locked,
-        slot=slot,
-        patient_id=entry.patient_id,
-        clinician_id=slot.clinician_id,
-        expires_at=until,
-    )
-    _offer_recorded(offer, action="waitlist.offer", event=WAITLIST_OFFERED, actor=None)
+    with statements_together():
+        try:
+            slot_hold_locked(slot, patient=entry.patient, until=until)
+        except DomainError as refused:  # e.g. the patient is no longer active
+            logger.info(
+                "waitlist: no hold of slot %s for entry %s (%s)", slot.pk, entry.pk, refused
+            )
+            return None
+        offer = WaitlistOffer(
+            entry=locked,
+            slot=slot,
+            patient_id=entry.patient_id,
+            clinician_id=slot.clinician_id,
+            expires_at=until,
+        )
+        insert_row(offer, _NEW_OFFER_FIELDS)
+        _offer_recorded(offer, action="waitlist.offer", event=WAITLIST_OFFERED, actor=None)
     return offer
 
 

@@ -21,6 +21,7 @@ from accounts.models import Role, User
 from core.audit import audit_record
 from core.errors import InvalidRequest
 from core.outbox import event_publish
+from core.sql import update_row
 from scheduling.errors import PatientOverlap, SlotHeld, SlotNotFound, SlotUnavailable
 from scheduling.lock_objects import slots_lock
 from scheduling.models import Appointment, Slot
@@ -54,12 +55,23 @@ def slot_hold(
     has no seat left (409 ``slot_unavailable``), a slot under another live hold (409
     ``slot_held``), a patient already holding a seat of it (409 ``patient_overlap``).
     ``actor`` is who acts for the audit row (None: the system, e.g. the waitlist)."""
+    return slot_hold_locked(_locked(slot_id), patient=patient, until=until, actor=actor)
+
+
+def slot_hold_locked(
+    slot: Slot, *, patient: User, until: datetime | None = None, actor: User | None = None
+) -> Slot:
+    """``slot_hold`` on a slot the caller has locked already (``slot`` is that row, read
+    under the lock, its hold fields included): no second lock or read of the slot, and
+    no savepoint. Every refusal is raised before anything is written, so a caller that
+    catches it has changed nothing. The UPDATE is ``core.sql.update_row``: inside a
+    ``core.sql.statements_together`` block it goes out with the block's next write,
+    like the hold's ``slot.held`` audit row and event."""
     require_role(patient, Role.PATIENT)
     now = timezone.now()
     until = until if until is not None else hold_deadline(now)
     if until <= now:
         raise InvalidRequest("A hold must end in the future.", code="invalid_hold")
-    slot = _locked(slot_id)
     if slot.held_until is not None and not slot.hold_live(now):
         hold_clear(slot)  # expired: released here, saved below
     if slot.hold_live(now):
@@ -71,7 +83,7 @@ def slot_hold(
     slot.held_for_id = patient.pk
     slot.held_until = until
     seats_status(slot, now)
-    slot.save(update_fields=_HOLD_FIELDS)
+    update_row(slot, _HOLD_FIELDS)
     _recorded(slot, action=SLOT_HELD, actor=actor, patient_id=patient.pk, until=until)
     return slot
 
