@@ -10,9 +10,12 @@ offer, then the booking) can wait for each other but never deadlock.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from waitlist.models import WaitlistEntry, WaitlistOffer
+from waitlist.selectors import first_row
 
 
 def offer_lock(offer_id: int) -> WaitlistOffer | None:
@@ -25,6 +28,19 @@ def entry_lock(entry_id: int, *, skip_locked: bool = False) -> WaitlistEntry | N
     when another transaction holds it (an offer looking for a taker never waits)."""
     rows = WaitlistEntry.objects.select_for_update(of=("self",), skip_locked=skip_locked)
     return rows.filter(pk=entry_id).first()
+
+
+def _free_entry_status(entry_id: Any) -> QuerySet[WaitlistEntry, Any]:
+    rows = WaitlistEntry.objects.select_for_update(of=("self",), skip_locked=True)
+    return rows.filter(pk=entry_id).values_list("status")
+
+
+def entry_lock_free(entry_id: int) -> str | None:
+    """``entry_lock(entry_id, skip_locked=True)`` reading only the entry's status, its
+    statement compiled once per process (the offer path): None when another transaction
+    holds the entry, or there is none."""
+    row = first_row(_free_entry_status, entry_id, model=WaitlistEntry)
+    return None if row is None else str(row[0])
 
 
 def entries_lock(entries: QuerySet[WaitlistEntry]) -> list[WaitlistEntry]:

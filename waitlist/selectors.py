@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from django.db import connections, models, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import CLINICIAN_ROLES, Role, User
+from core.db import is_postgres
 from waitlist.errors import EntryNotFound, OfferNotFound
 from waitlist.models import WaitlistEntry, WaitlistOffer
 
@@ -101,3 +106,38 @@ def clinician_has_waiting(clinician_id: int) -> bool:
     return WaitlistEntry.objects.filter(
         clinician_id=clinician_id, status=WaitlistEntry.Status.ACTIVE
     ).exists()
+
+
+def first_row(
+    build: Callable[[int], QuerySet[Any, Any]], value: int, *, model: type[models.Model]
+) -> tuple[Any, ...] | None:
+    """The first row of ``build(value)``: a ``values_list`` queryset of ``model`` whose
+    only variable is the id ``value`` (any other parameter a constant of ``build``, a
+    module-level function). On PostgreSQL its statement is compiled once per process and
+    rebound to ``value``: the offer path's small reads and locks skip the ORM's work per
+    call. Its columns must need no from-database converter (ids, text, times).
+    Elsewhere the ORM's ``.first()``."""
+    alias = router.db_for_write(model)
+    if not is_postgres(alias):
+        row: tuple[Any, ...] | None = build(value).using(alias).first()
+        return row
+    sql, params, at = _compiled(build, alias)
+    bound = [*params[:at], value, *params[at + 1 :]]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, bound)
+        found: tuple[Any, ...] | None = cursor.fetchone()
+    return found
+
+
+_SENTINEL = -987_654_323  # never an id; found again among the compiled parameters
+
+
+@functools.cache
+def _compiled(
+    build: Callable[[int], QuerySet[Any, Any]], alias: str
+) -> tuple[str, tuple[Any, ...], int]:
+    sql, params = build(_SENTINEL).using(alias).query.sql_with_params()
+    places = [n for n, param in enumerate(params) if type(param) is int and param == _SENTINEL]
+    if len(places) != 1:
+        raise RuntimeError(f"expected the value once among the parameters of {sql}")
+    return str(sql), tuple(params), places[0]

@@ -22,7 +22,7 @@ once; the ``waitlist.sweep`` beat task does the same for the offers nobody touch
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -59,10 +59,10 @@ from waitlist.errors import (
     OfferNotOpen,
     WaitlistDuplicate,
 )
-from waitlist.lock_objects import entries_lock, entry_lock, offer_lock
+from waitlist.lock_objects import entries_lock, entry_lock, entry_lock_free, offer_lock
 from waitlist.metrics import WAITLIST_OFFERS
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import entry_get_for, offer_get_for
+from waitlist.selectors import entry_get_for, first_row, offer_get_for
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ ONE_ACTIVE_ENTRY_CONSTRAINT = "waitlist_one_active_entry_per_clinician"
 # How many entries one offer looks through (in queue order) before giving up on a slot:
 # beyond it the slot simply stays open for anyone to book.
 CANDIDATE_LIMIT = 200
+# The first read of candidates takes this many (the first almost always fits: the query
+# already leaves out the busy, the offered and the wrong mode); the rest, up to
+# CANDIDATE_LIMIT, only when none of them takes the offer.
+FIRST_CANDIDATES = 4
 SWEEP_BATCH_SIZE = 200
 MIN_PRIORITY, MAX_PRIORITY = -32768, 32767
 # A slot in these states is no one's to book: a live offer of it is withdrawn by the sweep.
@@ -293,11 +297,12 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
         return None
     slot, overrides = locked_slot
     policy = booking_policy_from_overrides(*overrides)
-    live = WaitlistOffer.objects.filter(slot_id=slot_id, status=Offer.OFFERED).first()
+    live = first_row(_slot_live_offer, slot_id, model=WaitlistOffer)
     if live is not None:
-        if live.expires_at > now:
+        live_id, expires_at = live
+        if expires_at > now:
             return None  # the slot is someone's offer already
-        locked = offer_lock(live.pk)
+        locked = offer_lock(live_id)
         assert locked is not None  # noqa: S101 - we hold its slot's lock
         _offer_end(locked, Offer.EXPIRED, now=now, actor=None, event=WAITLIST_EXPIRED)
     elif slot.hold_live(now):
@@ -305,6 +310,17 @@ def slot_offer_next(*, slot_id: int, now: datetime | None = None) -> WaitlistOff
     elif slot.held_until is None:
         return _offer_to_next_entry(slot, now, policy)  # no hold to release (a freed seat)
     return _pass_on(slot_id, now, policy)
+
+
+def _slot_live_offer(slot_id: Any) -> QuerySet[WaitlistOffer, Any]:
+    """The slot's live offer (at most one, by constraint): its id and deadline."""
+    live = WaitlistOffer.objects.filter(slot_id=slot_id, status=Offer.OFFERED)
+    return live.values_list("pk", "expires_at")
+
+
+def _entry_live_offer(entry_id: Any) -> QuerySet[WaitlistOffer, Any]:
+    """The entry's live offer (at most one, by constraint): its id."""
+    return WaitlistOffer.objects.filter(entry_id=entry_id, status=Offer.OFFERED).values_list("pk")
 
 
 def _pass_on(
@@ -321,7 +337,7 @@ def _offer_to_next_entry(
 ) -> WaitlistOffer | None:
     if not _bookable(slot, now, policy):
         return None
-    for entry in _candidates(slot):
+    for entry in _candidates_in_order(slot):
         patient = entry.patient
         if not entry_matches(entry, slot):
             continue
@@ -360,8 +376,22 @@ def _candidates(slot: Slot) -> QuerySet[WaitlistEntry]:
         .exclude(offers__slot_id=slot.pk)
         .exclude(offers__status=Offer.OFFERED)
         .select_related("patient__notification_preference")
-        .order_by("-priority", "created_at", "pk")[:CANDIDATE_LIMIT]
+        .order_by("-priority", "created_at", "pk")
     )
+
+
+def _candidates_in_order(slot: Slot) -> Iterator[WaitlistEntry]:
+    """The first ``CANDIDATE_LIMIT`` of ``_candidates`` in order, read in two steps: the
+    first ``FIRST_CANDIDATES`` (one short read, what an offer nearly always needs), then,
+    only if the loop gets past them, the rest without those (by id: an entry that joins
+    or leaves in between cannot shift the second read onto one already tried)."""
+    first = list(_candidates(slot)[:FIRST_CANDIDATES])
+    yield from first
+    if len(first) < FIRST_CANDIDATES:
+        return
+    seen = [entry.pk for entry in first]
+    rest = _candidates(slot).exclude(pk__in=seen)[: CANDIDATE_LIMIT - len(seen)]
+    yield from rest
 
 
 def _preference_of(patient: User) -> NotificationPreference:
@@ -391,8 +421,9 @@ def _offer(slot: Slot, entry: WaitlistEntry, now: datetime) -> WaitlistOffer | N
     ``waitlist.offer`` audit row and ``waitlist.offered`` event in the next. The audit
     trail is the same as with separate statements: a ``slot.held`` row and a
     ``waitlist.offer`` row."""
-    locked = entry_lock(entry.pk, skip_locked=True)
-    if locked is None or locked.status != Entry.ACTIVE or _live_offer_of(entry.pk) is not None:
+    if entry_lock_free(entry.pk) != Entry.ACTIVE:  # held elsewhere, gone, or ended
+        return None
+    if first_row(_entry_live_offer, entry.pk, model=WaitlistOffer) is not None:
         return None
     until = hold_deadline(now)
     with statements_together():
@@ -404,7 +435,7 @@ def _offer(slot: Slot, entry: WaitlistEntry, now: datetime) -> WaitlistOffer | N
             )
             return None
         offer = WaitlistOffer(
-            entry=locked,
+            entry_id=entry.pk,
             slot=slot,
             patient_id=entry.patient_id,
             clinician_id=slot.clinician_id,
