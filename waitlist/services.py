@@ -21,13 +21,14 @@ once; the ``waitlist.sweep`` beat task does the same for the offers nobody touch
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import IntegrityError, router, transaction
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -62,7 +63,7 @@ from waitlist.errors import (
 from waitlist.lock_objects import entries_lock, entry_lock, entry_lock_free, offer_lock
 from waitlist.metrics import WAITLIST_OFFERS
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import entry_get_for, first_row, offer_get_for
+from waitlist.selectors import entry_get_for, first_row, offer_get_for, rows_of
 
 logger = logging.getLogger(__name__)
 
@@ -337,11 +338,10 @@ def _offer_to_next_entry(
 ) -> WaitlistOffer | None:
     if not _bookable(slot, now, policy):
         return None
-    for entry in _candidates_in_order(slot):
-        patient = entry.patient
+    for entry, preference in _candidates_in_order(slot):
         if not entry_matches(entry, slot):
             continue
-        if in_quiet_hours(patient, now, preference=_preference_of(patient)):
+        if in_quiet_hours(entry.patient, now, preference=preference):
             continue
         offer = _offer(slot, entry, now)
         if offer is not None:
@@ -358,44 +358,120 @@ def _bookable(slot: Slot, now: datetime, policy: BookingPolicy | None) -> bool:
     return now + policy.min_notice <= slot.start <= now + policy.max_horizon
 
 
-def _candidates(slot: Slot) -> QuerySet[WaitlistEntry]:
+def _candidate_values(slot: Slot) -> dict[str, Any]:
+    day = slot.start.date()
+    return {
+        "clinician_id": slot.clinician_id,
+        "slot_id": slot.pk,
+        "start": slot.start,
+        "end": slot.end,
+        "mode": slot.mode,
+        "day_after": day + timedelta(days=1),
+        "day_before": day - timedelta(days=1),
+    }
+
+
+def _candidates(values: Mapping[str, Any]) -> QuerySet[WaitlistEntry]:
     """Active entries of the slot's clinician in offer order that may fit it: mode, a
     window a day wider than the slot's UTC date (each patient's own date is checked in
     ``entry_matches``), no offer of this slot yet, no live offer elsewhere, a patient free
-    at that time (busy, or already in this group slot: the booking would be 409)."""
-    day = slot.start.date()
+    at that time (busy, or already in this group slot: the booking would be 409).
+    ``values``: ``_candidate_values`` of the slot."""
     busy = patient_overlapping_appointments(
-        patient_id=cast(int, OuterRef("patient_id")), start=slot.start, end=slot.end
+        patient_id=cast(int, OuterRef("patient_id")), start=values["start"], end=values["end"]
     )
     return (
-        WaitlistEntry.objects.filter(clinician_id=slot.clinician_id, status=Entry.ACTIVE)
+        WaitlistEntry.objects.filter(clinician_id=values["clinician_id"], status=Entry.ACTIVE)
         .filter(~Exists(busy))
-        .filter(Q(mode="") | Q(mode=slot.mode))
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=day + timedelta(days=1)))
-        .filter(Q(not_after__isnull=True) | Q(not_after__gte=day - timedelta(days=1)))
-        .exclude(offers__slot_id=slot.pk)
+        .filter(Q(mode="") | Q(mode=values["mode"]))
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=values["day_after"]))
+        .filter(Q(not_after__isnull=True) | Q(not_after__gte=values["day_before"]))
+        .exclude(offers__slot_id=values["slot_id"])
         .exclude(offers__status=Offer.OFFERED)
-        .select_related("patient__notification_preference")
         .order_by("-priority", "created_at", "pk")
     )
 
 
-def _candidates_in_order(slot: Slot) -> Iterator[WaitlistEntry]:
-    """The first ``CANDIDATE_LIMIT`` of ``_candidates`` in order, read in two steps: the
-    first ``FIRST_CANDIDATES`` (one short read, what an offer nearly always needs), then,
-    only if the loop gets past them, the rest without those (by id: an entry that joins
-    or leaves in between cannot shift the second read onto one already tried)."""
-    first = list(_candidates(slot)[:FIRST_CANDIDATES])
-    yield from first
+# What an offer reads of a candidate (the first read's columns, by name).
+_CANDIDATE_COLUMNS = {
+    "entry_pk": "pk",
+    "entry_patient_id": "patient_id",
+    "entry_not_before": "not_before",
+    "entry_not_after": "not_after",
+    "entry_weekdays": "weekdays",
+    "entry_mode": "mode",
+    "patient_time_zone": "patient__time_zone",
+    "patient_role": "patient__role",
+    "patient_is_active": "patient__is_active",
+    "quiet_start": "patient__notification_preference__quiet_start",
+    "quiet_end": "patient__notification_preference__quiet_end",
+}
+
+
+def _first_candidates(values: Mapping[str, Any]) -> QuerySet[WaitlistEntry, Any]:
+    columns = {name: F(lookup) for name, lookup in _CANDIDATE_COLUMNS.items()}
+    return _candidates(values).values(**columns)[:FIRST_CANDIDATES]
+
+
+Candidate = tuple[WaitlistEntry, NotificationPreference]
+_M = TypeVar("_M", bound=Model)
+
+
+def _candidates_in_order(slot: Slot) -> Iterator[Candidate]:
+    """The first ``CANDIDATE_LIMIT`` of ``_candidates`` in order, each with its patient's
+    preferences, read in two steps: the first ``FIRST_CANDIDATES`` (one short read of
+    the columns an offer needs, its statement compiled once per process:
+    ``selectors.rows_of``), then, only if the loop gets past them, the rest without
+    those (by id: an entry that joins or leaves in between cannot shift the second read
+    onto one already tried) through the ORM."""
+    values = _candidate_values(slot)
+    first = rows_of(_first_candidates, values, model=WaitlistEntry)
+    yield from (_candidate_of(row) for row in first)
     if len(first) < FIRST_CANDIDATES:
         return
-    seen = [entry.pk for entry in first]
-    rest = _candidates(slot).exclude(pk__in=seen)[: CANDIDATE_LIMIT - len(seen)]
-    yield from rest
+    seen = [row["entry_pk"] for row in first]
+    rest = _candidates(values).exclude(pk__in=seen)
+    rest = rest.select_related("patient__notification_preference")
+    for entry in rest[: CANDIDATE_LIMIT - len(seen)]:
+        yield entry, _preference_of(entry.patient)
+
+
+def _candidate_of(row: dict[str, Any]) -> Candidate:
+    """An entry (its patient attached) and the patient's preferences from a row of
+    ``_first_candidates``: only the columns read are loaded (any other is deferred)."""
+    weekdays = row["entry_weekdays"]
+    entry = _loaded(
+        WaitlistEntry,
+        id=row["entry_pk"],
+        patient_id=row["entry_patient_id"],
+        not_before=row["entry_not_before"],
+        not_after=row["entry_not_after"],
+        weekdays=json.loads(weekdays) if isinstance(weekdays, str) else weekdays,
+        mode=row["entry_mode"],
+    )
+    entry.patient = _loaded(
+        User,
+        id=entry.patient_id,
+        time_zone=row["patient_time_zone"],
+        role=row["patient_role"],
+        is_active=row["patient_is_active"],
+    )
+    preference = NotificationPreference(
+        user_id=entry.patient_id, quiet_start=row["quiet_start"], quiet_end=row["quiet_end"]
+    )
+    return entry, preference
+
+
+def _loaded(model: type[_M], **fields: Any) -> _M:
+    """An instance as the ORM loads one with only ``fields`` (by attribute name; the
+    others deferred): ``from_db`` takes them in the model's field order."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in fields]
+    alias = router.db_for_write(model)
+    return model.from_db(alias, names, [fields[name] for name in names])
 
 
 def _preference_of(patient: User) -> NotificationPreference:
-    """The patient's preferences, joined by ``_candidates`` (the defaults without a row)."""
+    """The patient's preferences, joined to the candidates (the defaults without a row)."""
     try:
         return patient.notification_preference
     except NotificationPreference.DoesNotExist:
