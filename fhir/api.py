@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
@@ -46,7 +48,15 @@ from fhir.inputs import (
 )
 from fhir.outcomes import fhir_exception_handler
 from fhir.registry import APPOINTMENT, RESOURCE_TYPES, ResourceType
-from fhir.search import CURSOR, FORMAT, count_from, criteria_from, page_of, reference_id
+from fhir.search import (
+    CURSOR,
+    FORMAT,
+    Page,
+    count_from,
+    criteria_from,
+    page_of,
+    reference_id,
+)
 from fhir.selectors import slot_clinician_and_times
 from scheduling import selectors as scheduling_selectors
 from scheduling import services as scheduling_services
@@ -144,20 +154,7 @@ class SearchApi(FhirApi):
         user, now, query = signed_in(request), timezone.now(), request.query_params
         prefer = request.headers.get("Prefer", "").replace(" ", "")
         criteria = criteria_from(query, kind.params, strict="handling=strict" in prefer, now=now)
-        render: Callable[[Any, datetime], dict[str, Any]] = kind.render
-        if kind.visible_list is not None and kind.render_row is not None:
-            page = compiled_page(
-                visible=kind.visible_list(user),
-                searchable=kind.searchable,
-                conditions=criteria.conditions,
-                query=query,
-                order=kind.order,
-                columns=kind.row_columns,
-            )
-            render = kind.render_row
-        else:
-            matches = kind.searchable(kind.visible(user)).filter(*criteria.conditions)
-            page = page_of(matches, query, kind.order)
+        page, render = _search_page(kind, user, criteria.conditions, query)
         bundle = searchset(
             page=page,
             criteria=criteria,
@@ -167,6 +164,26 @@ class SearchApi(FhirApi):
             render=lambda record: render(record, now),
         )
         return Response(bundle)
+
+
+def _search_page(
+    kind: ResourceType, user: User, conditions: list[Q], query: QueryDict
+) -> tuple[Page, Callable[[Any, datetime], dict[str, Any]]]:
+    """The page, read through core.sql's compiled statements where the type has them
+    (plain rows) or through the ORM (records), and how its rows render."""
+    if kind.visible_list is not None and kind.render_row is not None:
+        page = compiled_page(
+            visible=kind.visible_list(user),
+            searchable=kind.searchable,
+            conditions=conditions,
+            query=query,
+            order=kind.order,
+            columns=kind.row_columns,
+        )
+        if page is not None:
+            return page, kind.render_row
+    matches = kind.searchable(kind.visible(user)).filter(*conditions)
+    return page_of(matches, query, kind.order), kind.render
 
 
 class ReadApi(FhirApi):

@@ -103,6 +103,23 @@ def _list_query(
     return ListQuery(model, _matches, (visible.shape, visible.build, searchable, template), values)
 
 
+# The search shapes (with page size and first or later page) this process reads
+# compiled. A client chooses its shape (parameters, alternatives, _count), so past this
+# bound a new shape runs through the ORM instead: searches cannot fill core.sql's shared
+# cache (core.sql.MAX_CAPTURED), which the REST lists use too.
+MAX_SHAPES = 200
+_shapes: set[Hashable] = set()
+
+
+def _within_bound(shape: Hashable) -> bool:
+    if shape in _shapes:
+        return True
+    if len(_shapes) >= MAX_SHAPES:
+        return False
+    _shapes.add(shape)
+    return True
+
+
 def compiled_page(
     *,
     visible: ListQuery,
@@ -111,14 +128,17 @@ def compiled_page(
     query: QueryDict,
     order: Sequence[str],
     columns: Sequence[str],
-) -> Page:
+) -> Page | None:
     """``fhir.search.page_of`` for a search whose visible rows ``visible`` builds (ordered
     by ``order``, as the domain's list is): the same rows and total, as dicts of
-    ``columns``. A first page carries its total; a later page counts without its cursor."""
+    ``columns``. A first page carries its total; a later page counts without its cursor.
+    None for a new shape past ``MAX_SHAPES``: the caller reads it through the ORM."""
     count, cursor = count_from(query), query.get(CURSOR)
     condition = Q(*conditions)
     model = visible.model
     matches = _list_query(visible, searchable, condition, model)
+    if not _within_bound((matches.key(), count, bool(cursor))):
+        return None
     shown = matches
     if cursor:
         shown = _list_query(visible, searchable, condition & after_cursor(cursor, order), model)

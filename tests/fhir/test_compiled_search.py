@@ -24,8 +24,15 @@ from scheduling.models import Slot
 from scheduling.services.holds import slot_hold
 from tests.factories import PatientFactory, SlotFactory
 from tests.fhir.conftest import hours_ahead
+from tests.fhir.helpers import fhir_get, ids
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_shapes_yet():
+    """Each test starts with the process's bound of compiled shapes unused."""
+    compiled._shapes.clear()
 
 
 def _slot(clinician: Any, hours: float, **extra: Any) -> Any:
@@ -64,6 +71,7 @@ def both_pages(user: Any, query: QueryDict) -> tuple[Any, Any, Any]:
         conditions=criteria.conditions, query=query, order=SLOT.order,
         columns=SLOT.row_columns,
     )  # fmt: skip
+    assert fast is not None
     return orm, fast, now
 
 
@@ -155,3 +163,33 @@ def repr_leaves(template: Any) -> list[Any]:
     for child in children:
         leaves += repr_leaves(child) if child[0] == "tree" else [child]
     return leaves
+
+
+def test_past_the_bound_of_shapes_a_search_runs_through_the_orm(slots, client_for, monkeypatch):
+    """A client chooses its shapes (parameters, alternatives, _count): past MAX_SHAPES a
+    new one is read through the ORM, with the same answer, and adds nothing to core.sql's
+    cache that the REST lists share."""
+    monkeypatch.setattr(compiled, "MAX_SHAPES", 1)
+    client = client_for(slots.patient_a)
+    first = f"Slot?schedule={slots.doctor.pk}&status=free&_count=2"
+    other = f"Slot?schedule={slots.doctor.pk}&status=free,busy-tentative&_count=3"
+    status, bundle = fhir_get(client, first)
+    assert status == 200
+    assert len(ids(bundle)) == 2
+    captured = len(sql._captured)
+
+    status, past = fhir_get(client, other)  # a second shape: past the bound
+    assert status == 200
+    assert len(sql._captured) == captured
+    assert len(compiled._shapes) == 1
+    criteria = criteria_from(QueryDict(other.partition("?")[2]), SLOT.params, strict=False,
+                             now=timezone.now())  # fmt: skip
+    matches = SLOT.searchable(SLOT.visible(slots.patient_a)).filter(*criteria.conditions)
+    expected = page_of(matches, QueryDict("_count=3"), SLOT.order)
+    assert ids(past) == [slot.pk for slot in expected.rows]
+    assert past["total"] == expected.total
+
+    status, again = fhir_get(client, first)  # the first shape is still read compiled
+    assert status == 200
+    assert ids(again) == ids(bundle)
+    assert len(sql._captured) == captured
