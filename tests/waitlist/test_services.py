@@ -31,6 +31,7 @@ from tests.waitlist.conftest import booked_slot, deliver_all, join, live_offer, 
 from waitlist.models import WaitlistEntry, WaitlistOffer
 from waitlist.selectors import waitlist_counts
 from waitlist.services import (
+    FIRST_CANDIDATES,
     entry_join,
     entry_remove,
     offer_accept,
@@ -97,6 +98,31 @@ def test_window_weekdays_and_mode_choose_who_matches(doctor):
     offer = live_offer(slot)
     assert offer is not None
     assert offer.patient_id == fits.pk
+    assert WaitlistOffer.objects.count() == 1
+
+
+def test_an_offer_looks_past_the_first_read_of_candidates(doctor):
+    """The first FIRST_CANDIDATES candidates come in one compiled read; when none of them
+    fits (a weekday, quiet hours: checked after the read) the rest are read, in order."""
+    slot, appointment = booked_slot(doctor, hours=72)
+    day = slot.start.date()  # the patients below live in UTC
+    for _ in range(FIRST_CANDIDATES + 1):
+        join(patient(), doctor, weekdays=[(day.weekday() + 1) % 7])
+    sleeping = patient()
+    join(sleeping, doctor)
+    now = timezone.now()
+    NotificationPreference.objects.create(
+        user=sleeping,
+        quiet_start=(now - timedelta(hours=1)).time().replace(second=0, microsecond=0),
+        quiet_end=(now + timedelta(hours=1)).time().replace(second=0, microsecond=0),
+    )
+    fits, after = patient(), patient()
+    join(fits, doctor)
+    join(after, doctor)
+
+    cancel(appointment)
+
+    assert live_offer(slot).patient_id == fits.pk
     assert WaitlistOffer.objects.count() == 1
 
 
