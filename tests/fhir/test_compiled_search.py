@@ -118,6 +118,7 @@ def test_the_compiled_search_answers_what_the_orm_search_answers(slots, role, se
     assert pages >= 1
 
 
+@pytest.mark.postgres  # elsewhere core.sql runs the ORM's queryset
 def test_a_later_page_of_every_shape_is_read_through_its_compiled_statement(slots):
     """Free slots page by page as a patient: every statement is core.sql's, captured once
     per shape (the first page, the later pages, the count); none is left to the ORM."""
@@ -165,6 +166,7 @@ def repr_leaves(template: Any) -> list[Any]:
     return leaves
 
 
+@pytest.mark.postgres
 def test_past_the_bound_of_shapes_a_search_runs_through_the_orm(slots, client_for, monkeypatch):
     """A client chooses its shapes (parameters, alternatives, _count): past MAX_SHAPES a
     new one is read through the ORM, with the same answer, and adds nothing to core.sql's
