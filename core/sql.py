@@ -5,6 +5,8 @@
   ``pre_save`` or ``post_save`` receiver is refused (``ImproperlyConfigured``).
 * ``one_row``: the first row of a one-parameter ``values_list`` queryset, its SQL
   compiled once.
+* ``statements_together``: a block whose ``update_row`` / ``insert_row(later=True)``
+  writes go in one statement with its next ``insert_row`` (a booking's writes).
 * ``ListQuery`` / ``CompiledRows``: list pages, the ORM's COUNT and SELECT captured once
   per shape and rebound to each request's values (``core.lists`` declares the views).
 
