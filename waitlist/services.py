@@ -365,7 +365,7 @@ def _candidate_values(slot: Slot) -> dict[str, Any]:
         "slot_id": slot.pk,
         "start": slot.start,
         "end": slot.end,
-        "mode": slot.mode,
+        "mode": str(slot.mode),  # a Mode member, on a slot made in this process
         "day_after": day + timedelta(days=1),
         "day_before": day - timedelta(days=1),
     }
