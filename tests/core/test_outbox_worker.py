@@ -169,7 +169,10 @@ def test_booking_while_broker_down_succeeds_and_the_sweep_delivers_later(
     with running_worker(private_queue):
         # (the subscribers' own follow-up events are queued normally once it is back)
         assert outbox_sweep.apply_async().get(timeout=30) == 1
-        # and the sweep runs again (beat fires every 30 s)
+        # (the follow-up events go out in the publisher's next batch; once the worker has
+        # them all) the sweep runs again (beat fires every 30 s) and finds nothing left
+        assert wait_for_queued_publishes()
+        wait_for(lambda: not OutboxEvent.objects.filter(delivered_at__isnull=True).exists())
         assert outbox_sweep.apply_async().get(timeout=30) == 0
 
     # then the event was delivered once: one confirmation job, done
