@@ -108,6 +108,18 @@ def clinician_has_waiting(clinician_id: int) -> bool:
     ).exists()
 
 
+def _patient_active_entry(patient_id: int) -> QuerySet[Any, Any]:
+    return WaitlistEntry.objects.filter(
+        patient_id=patient_id, status=WaitlistEntry.Status.ACTIVE
+    ).values_list("id")
+
+
+def patient_waits(patient_id: int) -> bool:
+    """Whether ``patient_id`` waits for anyone: the one read every booking pays (compiled
+    once per process, see ``first_row``), before anything heavier looks at the entry."""
+    return first_row(_patient_active_entry, patient_id, model=WaitlistEntry) is not None
+
+
 def first_row(
     build: Callable[[int], QuerySet[Any, Any]], value: int, *, model: type[models.Model]
 ) -> tuple[Any, ...] | None:

@@ -63,7 +63,7 @@ from waitlist.errors import (
 from waitlist.lock_objects import entries_lock, entry_lock, entry_lock_free, offer_lock
 from waitlist.metrics import WAITLIST_OFFERS
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import entry_get_for, first_row, offer_get_for, rows_of
+from waitlist.selectors import entry_get_for, first_row, offer_get_for, patient_waits, rows_of
 
 logger = logging.getLogger(__name__)
 
@@ -741,6 +741,8 @@ def entries_fulfil_on_booking(*, payload: dict[str, Any]) -> None:
     this very slot is accepted by it. One indexed query when the patient waits for
     nobody. Runs under the booked slot's lock; an offer of another slot is settled after
     commit (``waitlist.fulfilled``'s subscriber), never locked from here."""
+    if not patient_waits(payload["patient_id"]):
+        return  # the common case: one compiled read, no queryset built
     entries = entries_lock(
         _active_entry(payload["patient_id"], payload["clinician_id"]).select_related("patient")
     )
