@@ -18,12 +18,18 @@ def _in_days(days: int, hour: int = 10) -> datetime:
     return start.replace(hour=hour) + timedelta(days=days)
 
 
+SLOT_STEPS = 2_400
+
+
 class SlotFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Slot
 
     clinician = factory.SubFactory(DoctorFactory)
-    start = factory.Sequence(lambda n: _in_days(3) + timedelta(minutes=30 * n))
+    # Half-hour steps from three days ahead, wrapping after 2,400 slots (50 days): a long
+    # test process creates thousands, and a slot past the booking horizon (90 days) cannot
+    # be booked. A test that makes more than 2,400 slots of one clinician sets ``start``.
+    start = factory.Sequence(lambda n: _in_days(3) + timedelta(minutes=30 * (n % SLOT_STEPS)))
     end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=30))
     status = Slot.Status.OPEN
 
