@@ -4,7 +4,9 @@
   once per model and fields. They skip ``save()`` and so its signals: a model with a
   ``pre_save`` or ``post_save`` receiver is refused (``ImproperlyConfigured``).
 * ``one_row``: the first row of a one-parameter ``values_list`` queryset, its SQL
-  compiled once.
+  compiled once; ``first_row`` the same where other constants stand in the statement,
+  and ``rows_of`` a few rows of a ``values()`` queryset whose variables are named values
+  (the waitlist's offer path).
 * ``statements_together``: a block whose ``update_row`` / ``insert_row(later=True)``
   writes go in one statement with its next ``insert_row`` (a booking's writes).
 * ``ListQuery`` / ``CompiledRows``: list pages, the ORM's COUNT and SELECT captured once
@@ -30,7 +32,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, router, transaction
-from django.db.models import Count, Window
+from django.db.models import Count, QuerySet, Window
 from django.db.models.signals import ModelSignal, post_save, pre_save
 
 from core.db import is_postgres
@@ -494,3 +496,113 @@ def _refuse_converters(rows: models.QuerySet[Any, Any], alias: str) -> None:
     compiler.setup_query()
     if compiler.get_converters([column for column, _, _ in compiler.select[:-1]]):
         raise RuntimeError("a column needs a from-database converter; read it with the ORM")
+
+
+# --- small reads of the hot write paths: one id, or a few values, compiled once ---
+
+
+def first_row(
+    build: Callable[[int], QuerySet[Any, Any]], value: int, *, model: type[models.Model]
+) -> tuple[Any, ...] | None:
+    """The first row of ``build(value)``: a ``values_list`` queryset of ``model`` whose
+    only variable is the id ``value`` (any other parameter a constant of ``build``, a
+    module-level function). On PostgreSQL its statement is compiled once per process and
+    rebound to ``value``: the offer path's small reads and locks skip the ORM's work per
+    call. Its columns must need no from-database converter (ids, text, times).
+    Elsewhere the ORM's ``.first()``."""
+    alias = router.db_for_write(model)
+    if not is_postgres(alias):
+        row: tuple[Any, ...] | None = build(value).using(alias).first()
+        return row
+    sql, params, at = _compiled_first(build, alias)
+    bound = [*params[:at], value, *params[at + 1 :]]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, bound)
+        found: tuple[Any, ...] | None = cursor.fetchone()
+    return found
+
+
+_FIRST_ROW_SENTINEL = -987_654_323  # never an id; found again among the compiled parameters
+
+
+@functools.cache
+def _compiled_first(
+    build: Callable[[int], QuerySet[Any, Any]], alias: str
+) -> tuple[str, tuple[Any, ...], int]:
+    sql, params = build(_FIRST_ROW_SENTINEL).using(alias).query.sql_with_params()
+    places = [
+        n for n, param in enumerate(params) if type(param) is int and param == _FIRST_ROW_SENTINEL
+    ]
+    if len(places) != 1:
+        raise RuntimeError(f"expected the value once among the parameters of {sql}")
+    return str(sql), tuple(params), places[0]
+
+
+def rows_of(
+    build: Callable[[Values], QuerySet[Any, Any]], values: Values, *, model: type[models.Model]
+) -> list[dict[str, Any]]:
+    """The rows of ``build(values)`` as dicts: a ``values(name=F(...), ...)`` queryset of
+    ``model`` (sliced) whose variables are ``values`` only (ids, text, dates, times; none
+    None), any other parameter a constant of ``build`` (a module-level function). On
+    PostgreSQL its statement is compiled once per process and set of value names, checked
+    by compiling it with two sets of stand-ins (each must come out bound where the other
+    was, the SQL and constants the same), then rebound to ``values``: no queryset is
+    built per call. The columns come raw (a JSON column as text): the caller converts.
+    Elsewhere the ORM's."""
+    alias = router.db_for_write(model)
+    if not is_postgres(alias):
+        return list(build(values).using(alias))
+    kinds = tuple(sorted((name, type(value)) for name, value in values.items()))
+    sql, names, constants = _compiled_rows(build, kinds, alias)
+    params = [
+        constant if name is None else values[name]
+        for name, constant in zip(names, constants, strict=True)
+    ]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column.name for column in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _compiled_rows(
+    build: Callable[[Values], QuerySet[Any, Any]],
+    kinds: tuple[tuple[str, type], ...],
+    alias: str,
+) -> tuple[str, tuple[str | None, ...], tuple[Any, ...]]:
+    first, second = _kind_stand_ins(kinds, 0), _kind_stand_ins(kinds, 1)
+    sql, params = build(first).using(alias).query.sql_with_params()
+    sql_again, params_again = build(second).using(alias).query.sql_with_params()
+    names = tuple(_name_of(param, first) for param in params)
+    if (
+        sql != sql_again
+        or len(params) != len(params_again)
+        or names != tuple(_name_of(param, second) for param in params_again)
+        or any(n is None and a != b for n, a, b in zip(names, params, params_again, strict=True))
+        or set(names) - {None} != set(first)
+    ):
+        raise RuntimeError(f"a value is not only a parameter of: {sql}")
+    return (
+        str(sql),
+        names,
+        tuple(None if name else param for name, param in zip(names, params, strict=True)),
+    )
+
+
+def _kind_stand_ins(kinds: tuple[tuple[str, type], ...], round_: int) -> dict[str, Any]:
+    """A value of each kind told apart from any constant: negative ids, year-2 dates and
+    times, text starting with a control character."""
+    stand_ins: dict[str, Any] = {}
+    for number, (name, kind) in enumerate(kinds, start=1):
+        tag = 2 * number + round_
+        if kind is int:
+            stand_ins[name] = -2_000_000_000 + tag
+        elif kind is str:
+            stand_ins[name] = f"\x1fstand-in {tag}"
+        elif kind is datetime.datetime:
+            stand_ins[name] = _BASE_TIME + datetime.timedelta(seconds=tag)
+        elif kind is datetime.date:
+            stand_ins[name] = _BASE_TIME.date() + datetime.timedelta(days=tag)
+        else:
+            raise TypeError(f"{name}: no stand-in for {kind.__name__}")
+    return stand_ins

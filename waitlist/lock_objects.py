@@ -14,8 +14,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from core.sql import first_row
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import first_row
 
 
 def offer_lock(offer_id: int) -> WaitlistOffer | None:

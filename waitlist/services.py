@@ -37,7 +37,7 @@ from accounts.permissions import has_active_role, require_role
 from core.audit import audit_record
 from core.errors import DomainError, RoleNotAllowed
 from core.outbox import event_publish
-from core.sql import insert_row, statements_together
+from core.sql import first_row, insert_row, rows_of, statements_together
 from notifications.models import NotificationPreference
 from notifications.selectors import in_quiet_hours
 from scheduling.lock_objects import slot_lock_for_booking, slots_lock
@@ -63,7 +63,7 @@ from waitlist.errors import (
 from waitlist.lock_objects import entries_lock, entry_lock, entry_lock_free, offer_lock
 from waitlist.metrics import WAITLIST_OFFERS
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import entry_get_for, first_row, offer_get_for, patient_waits, rows_of
+from waitlist.selectors import entry_get_for, offer_get_for, patient_waits
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ def _candidates_in_order(slot: Slot) -> Iterator[Candidate]:
     """The first ``CANDIDATE_LIMIT`` of ``_candidates`` in order, each with its patient's
     preferences, read in two steps: the first ``FIRST_CANDIDATES`` (one short read of
     the columns an offer needs, its statement compiled once per process:
-    ``selectors.rows_of``), then, only if the loop gets past them, the rest without
+    ``core.sql.rows_of``), then, only if the loop gets past them, the rest without
     those (by id: an entry that joins or leaves in between cannot shift the second read
     onto one already tried) through the ORM."""
     values = _candidate_values(slot)

@@ -1,4 +1,4 @@
-"""The offer path's compiled reads (``waitlist.selectors.first_row`` and ``rows_of``): the
+"""The offer path's compiled reads (``core.sql.first_row`` and ``rows_of``): the
 same rows as the ORM's for the same values, and a refusal when a value is not only a
 parameter of the statement."""
 
@@ -13,13 +13,13 @@ from django.db import connection
 from django.db.models import F
 
 from accounts.models import User
+from core.sql import first_row, rows_of
 from notifications.models import NotificationPreference
 from scheduling.models import Mode
 from scheduling.services import appointment_book
 from tests.factories import DoctorFactory, PatientFactory
 from tests.waitlist.conftest import join, slot_for
 from waitlist.models import WaitlistEntry, WaitlistOffer
-from waitlist.selectors import first_row, rows_of
 from waitlist.services import (
     FIRST_CANDIDATES,
     _candidate_values,
