@@ -12,6 +12,7 @@ from accounts.models import CLINICIAN_ROLES, ClinicianProfile, Role, User
 from calendars.models import CalendarFeed
 from calendars.services import token_hash
 from scheduling.models import Appointment
+from scheduling.selectors import appointments_visible_to
 from scheduling.services.policy import booking_policy_for
 
 # A feed shows appointments from this long ago up to the booking horizon; a cancelled
@@ -52,12 +53,13 @@ def feed_appointments(owner: User, *, now: datetime) -> QuerySet[Appointment]:
     """The owner's own appointments (as clinician or as patient) in the feed's window:
     from ``FEED_PAST`` ago to the horizon, a cancelled one only until ``CANCELLED_KEPT``
     after its cancellation."""
-    mine = Q(clinician=owner) if owner.role in CLINICIAN_ROLES else Q(patient=owner)
+    if owner.role not in (*CLINICIAN_ROLES, Role.PATIENT):
+        # Staff own no appointments; their access rule (every appointment) is not a feed.
+        return Appointment.objects.none()
     kept = ~Q(status=Appointment.Status.CANCELLED) | Q(cancelled_at__gte=now - CANCELLED_KEPT)
     return (
-        Appointment.objects.filter(
-            mine, kept, start__gte=now - FEED_PAST, start__lte=now + feed_horizon(owner)
-        )
+        appointments_visible_to(owner)  # scheduling's one access rule
+        .filter(kept, start__gte=now - FEED_PAST, start__lte=now + feed_horizon(owner))
         .select_related("slot__hospital", "clinician", "patient")
         .order_by("start", "pk")
     )

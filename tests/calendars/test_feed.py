@@ -7,11 +7,14 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from accounts.models import Role
 from audit.models import AuditEvent
 from calendars.models import CalendarFeed
+from calendars.selectors import feed_appointments
 from scheduling.models import Appointment
 from scheduling.services import appointment_book, appointment_cancel, appointment_reschedule
 from tests.calendars.conftest import (
@@ -272,6 +275,24 @@ def test_unknown_rotated_and_malformed_tokens_get_the_same_404(client_for, docto
         ("not_found", "Not found.", "{}")
     }
     assert {a["Content-Type"] for a in answers} == {"application/json"}
+
+
+def test_a_feed_whose_owner_became_staff_shows_nothing(client_for, doctor, patient):
+    # given a doctor's feed with a booking on it, and another doctor's booking
+    path = issue_feed(client_for(doctor))
+    book(patient, doctor, days=3)
+    book(PatientFactory(), DoctorFactory(), days=4)
+    assert len(feed_events(path)) == 1
+
+    # when the doctor's account becomes staff (staff may read every appointment)
+    doctor.role = Role.STAFF
+    doctor.save()
+    cache.clear()  # the feed body is cached per state of its window
+
+    # then its URL answers 404, and what a feed would show of them is nothing, never the
+    # clinic's appointments
+    assert read_feed(path).status_code == 404
+    assert not feed_appointments(doctor, now=timezone.now()).exists()
 
 
 def test_a_deactivated_owner_feed_is_404(client_for, doctor):
