@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from accounts.models import Role, User
 from accounts.permissions import has_active_role, is_record_clinician, is_record_patient
 from accounts.selectors import clinicians_list
+from consultations.access import related_patient_ids
 from core.sql import ListQuery
 from scheduling.models import Appointment, Slot
 from scheduling.selectors import appointments_visible_to, slot_list_query, slots_visible_to
@@ -32,7 +33,7 @@ def patients_visible_to(user: User) -> QuerySet[User]:
     if is_record_patient(user):
         return patients.filter(pk=user.pk)
     if is_record_clinician(user):
-        return patients.filter(pk__in=appointments_visible_to(user).values("patient_id"))
+        return patients.filter(pk__in=related_patient_ids(user))  # consultations' rule
     return patients.none()
 
 
