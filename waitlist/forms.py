@@ -14,6 +14,7 @@ from django import forms
 from accounts.models import CLINICIAN_ROLES, Role, User
 from scheduling.models import Mode
 from waitlist.models import WaitlistEntry
+from waitlist.services import MAX_PRIORITY, MIN_PRIORITY
 
 WEEKDAYS = (
     (0, "Monday"),
@@ -24,8 +25,6 @@ WEEKDAYS = (
     (5, "Saturday"),
     (6, "Sunday"),
 )
-# The priorities staff may give (the column is a SmallIntegerField).
-PRIORITY_RANGE = (-100, 100)
 
 
 def active_patients() -> Any:
@@ -51,8 +50,8 @@ class EntryAddForm(forms.ModelForm):
     )
     priority = forms.IntegerField(
         initial=0,
-        min_value=PRIORITY_RANGE[0],
-        max_value=PRIORITY_RANGE[1],
+        min_value=MIN_PRIORITY,  # the service's rule, shown on the form before it runs
+        max_value=MAX_PRIORITY,
         help_text="Higher is offered first; equal priorities go by joining time.",
     )
 

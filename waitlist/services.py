@@ -88,7 +88,9 @@ CANDIDATE_LIMIT = 200
 # CANDIDATE_LIMIT, only when none of them takes the offer.
 FIRST_CANDIDATES = 4
 SWEEP_BATCH_SIZE = 200
-MIN_PRIORITY, MAX_PRIORITY = -32768, 32767
+# The priorities staff may give an entry (patients join at 0): one rule for the API, the
+# admin's form and any other caller.
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
 # A slot in these states is no one's to book: a live offer of it is withdrawn by the sweep.
 OFF_CALENDAR = (Slot.Status.WITHDRAWN, Slot.Status.BLOCKED)
 

@@ -597,6 +597,8 @@ def test_a_second_active_entry_is_a_duplicate(doctor):
         ({"weekdays": [True]}, "weekdays"),
         ({"mode": "telepathy"}, "mode"),
         ({"priority": 40000}, "priority"),
+        ({"priority": 101}, "priority"),
+        ({"priority": -101}, "priority"),
     ],
 )
 def test_bad_constraints_are_refused_and_nothing_is_saved(doctor, constraints, field):
